@@ -1,0 +1,5 @@
+"""``python -m bulkops``."""
+
+from bulkops.cli import main
+
+main()
