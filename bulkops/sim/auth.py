@@ -38,11 +38,12 @@ class AuthResult:
 class TokenRegistry:
     """Issues UUID tokens, revokes them, and authenticates `Authorization` headers."""
 
-    __slots__ = ("_issued", "_revoked", "_tokens")
+    __slots__ = ("_cache", "_issued", "_revoked", "_tokens")
 
     def __init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
         self._revoked: dict[str, str] = {}
+        self._cache: dict[str, AuthResult] = {}  # header value -> result (cleared on change)
         self._issued = 0
 
     def add(
@@ -55,6 +56,7 @@ class TokenRegistry:
         if allowed_routes is not None:
             allowed = frozenset((m.upper(), r) for m, r in allowed_routes)
         self._tokens[token] = _Token(label or f"token-{self._issued}", allowed)
+        self._cache = {}
         return token
 
     def revoke(self, token: str) -> None:
@@ -62,6 +64,7 @@ class TokenRegistry:
         t = self._tokens.pop(token, None)
         if t is not None:
             self._revoked[token] = t.label
+        self._cache = {}
 
     def label_of(self, token: str) -> str | None:
         """The label of a live token (what the ledger records instead of the token)."""
@@ -72,6 +75,15 @@ class TokenRegistry:
         """Check an `Authorization` header value the way DRF's token authentication does."""
         if not header:
             return AuthResult(None, _NOT_PROVIDED)
+        cached = self._cache.get(header)
+        if cached is not None:
+            return cached
+        result = self._check(header)
+        if len(self._cache) < 1024:
+            self._cache[header] = result
+        return result
+
+    def _check(self, header: str) -> AuthResult:
         parts = header.split()
         if not parts or parts[0].lower() != "bearer":
             return AuthResult(None, _NOT_PROVIDED)

@@ -64,7 +64,7 @@ _FIELDS = (
 )
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class LedgerEntry:
     """One request as the simulator saw it (never holds a token value, only its label)."""
 

@@ -25,12 +25,15 @@ class LimitCheck:
 class _Window:
     """One limit over one period, counted as Kong does (rejected requests never count)."""
 
-    __slots__ = ("base", "count", "index", "label", "limit", "log", "period_s", "sliding")
+    __slots__ = (
+        "base", "count", "index", "label", "limit", "limit_str", "log", "period_s", "sliding",
+    )  # fmt: skip
 
     def __init__(self, *, label: str, period_s: int, limit: int, base: int, sliding: bool) -> None:
         self.label = label
         self.period_s = period_s
         self.limit = limit
+        self.limit_str = str(limit)
         self.base = base  # requests "another integration" spends in every window
         self.sliding = sliding
         self.index = -1
@@ -101,49 +104,54 @@ class GatewayLimiter:
 
     def hit(self, now_v: float) -> LimitCheck:
         """Admit and count one request at virtual time `now_v`, or refuse it uncounted."""
-        windows = self._windows
-        used = [w.used(now_v) for w in windows]
-        exceeded = [w for w, u in zip(windows, used, strict=True) if u + 1 > w.limit]
-        if exceeded:
+        sec, hour = self._windows
+        used_s = sec.used(now_v)
+        used_h = hour.used(now_v)
+        if used_s >= sec.limit or used_h >= hour.limit:
             if not self._headers:
-                return LimitCheck(False, {})
+                return _REFUSED_BARE
             retry_v = max(
-                w.reset_in_v(now_v, u) for w, u in zip(windows, used, strict=True) if w in exceeded
+                w.reset_in_v(now_v, u) for w, u in ((sec, used_s), (hour, used_h)) if u >= w.limit
             )
-            headers = self._build(now_v, used)
+            headers = self._build(now_v, used_s, used_h)
             headers["Retry-After"] = str(self._clock.real_ceil_s(retry_v))
             return LimitCheck(False, headers)
-        for w in windows:
-            w.record(now_v)
+        sec.record(now_v)
+        hour.record(now_v)
         if not self._headers:
-            return LimitCheck(True, {})
-        return LimitCheck(True, self._build(now_v, [u + 1 for u in used]))
+            return _ADMITTED_BARE
+        return LimitCheck(True, self._build(now_v, used_s + 1, used_h + 1))
 
     def peek(self, now_v: float) -> dict[str, str]:
         """Headers describing the current state without counting a request."""
         if not self._headers:
             return {}
-        return self._build(now_v, [w.used(now_v) for w in self._windows])
+        sec, hour = self._windows
+        return self._build(now_v, sec.used(now_v), hour.used(now_v))
 
     def remaining(self, now_v: float) -> dict[str, int]:
         """Remaining requests per window label (for tests and the CLI)."""
         return {w.label: max(w.limit - w.used(now_v), 0) for w in self._windows}
 
-    def _build(self, now_v: float, used: list[int]) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        best: tuple[int, float] | None = None
-        best_limit = 0
-        for w, u in zip(self._windows, used, strict=True):
-            remaining = max(w.limit - u, 0)
-            headers[f"X-RateLimit-Limit-{w.label}"] = str(w.limit)
-            headers[f"X-RateLimit-Remaining-{w.label}"] = str(remaining)
-            reset_v = w.reset_in_v(now_v, u)
-            # Most restrictive window: fewest remaining; ties go to the shorter window.
-            if best is None or remaining < best[0]:
-                best = (remaining, reset_v)
-                best_limit = w.limit
-        assert best is not None
-        headers["RateLimit-Limit"] = str(best_limit)
-        headers["RateLimit-Remaining"] = str(best[0])
-        headers["RateLimit-Reset"] = str(self._clock.real_ceil_s(best[1]))
-        return headers
+    def _build(self, now_v: float, used_s: int, used_h: int) -> dict[str, str]:
+        sec, hour = self._windows
+        rem_s = max(sec.limit - used_s, 0)
+        rem_h = max(hour.limit - used_h, 0)
+        # Most restrictive window: fewest remaining; a tie goes to the shorter window.
+        if rem_s <= rem_h:
+            limit, remaining, reset_v = sec.limit_str, rem_s, sec.reset_in_v(now_v, used_s)
+        else:
+            limit, remaining, reset_v = hour.limit_str, rem_h, hour.reset_in_v(now_v, used_h)
+        return {
+            "X-RateLimit-Limit-Second": sec.limit_str,
+            "X-RateLimit-Remaining-Second": str(rem_s),
+            "X-RateLimit-Limit-Hour": hour.limit_str,
+            "X-RateLimit-Remaining-Hour": str(rem_h),
+            "RateLimit-Limit": limit,
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(self._clock.real_ceil_s(reset_v)),
+        }
+
+
+_ADMITTED_BARE = LimitCheck(True, {})
+_REFUSED_BARE = LimitCheck(False, {})

@@ -31,10 +31,11 @@ class Match(Generic[H]):
 class Router(Generic[H]):
     """Maps (method, path) to a handler; a trailing slash is ignored, as Django's views allow."""
 
-    __slots__ = ("_root",)
+    __slots__ = ("_cache", "_root")
 
     def __init__(self) -> None:
         self._root: _Node[H] = _Node()
+        self._cache: dict[str, Match[H] | None] = {}
 
     def add(self, method: str, template: str, handler: H) -> None:
         """Register `handler` for `method` on `template` (segments like `{name}` capture)."""
@@ -51,6 +52,7 @@ class Router(Generic[H]):
                 node = node.static.setdefault(seg, _Node())
         if method in node.handlers:
             raise ValueError(f"duplicate route {method} {template}")
+        self._cache.clear()
         node.template = template
         node.handlers[method] = handler
 
@@ -65,6 +67,16 @@ class Router(Generic[H]):
 
     def resolve(self, path: str) -> Match[H] | None:
         """Find the template for `path`, or None (static segments win over parameters)."""
+        cache = self._cache
+        if path in cache:
+            return cache[path]
+        found = self._walk(path)
+        if len(cache) >= 65_536:
+            cache.clear()
+        cache[path] = found
+        return found
+
+    def _walk(self, path: str) -> Match[H] | None:
         params: dict[str, str] = {}
         node = self._root
         for seg in path.strip("/").split("/"):

@@ -329,23 +329,24 @@ class _Base:
         reason: str | None = None,
     ) -> None:
         ledger = self.sim.ledger
+        # Positional, in field order: this runs on every request.
         ledger.append(
             LedgerEntry(
-                seq=ledger.next_seq(),
-                t_real=self.t_real,
-                t_virtual=self.now_v,
-                method=self.method,
-                path=self.path,
-                route=self.route,
-                device_id=device_id,
-                action=action,
-                token=self.label,
-                status=status,
-                outcome=outcome,
-                applied=applied,
-                pin=pin,
-                fault=fault,
-                reason=reason,
+                ledger.next_seq(),
+                self.t_real,
+                self.now_v,
+                self.method,
+                self.path,
+                self.route,
+                device_id,
+                action,
+                self.label,
+                status,
+                outcome,
+                applied,
+                pin,
+                fault,
+                reason,
             )
         )
 

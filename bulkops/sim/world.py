@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,8 @@ from bulkops.sim.fleet import Fleet, Record
 __all__ = ["Command", "DeviceState", "World"]
 
 PENDING, COMPLETED = 1, 3
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 @dataclass(slots=True)
@@ -41,6 +42,7 @@ class DeviceState:
     locked: bool = False
     unlock_pin: str | None = None
     commands: list[Command] = field(default_factory=list)
+    busy_until: dict[str, float] = field(default_factory=dict)  # request_type -> completes_v
     activity: list[Record] | None = None
 
 
@@ -64,7 +66,9 @@ class World:
 
     def new_uuid(self) -> str:
         """A UUID4 drawn from the world's seeded RNG (same request order → same ids)."""
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        n = self.rng.getrandbits(128) & _UUID_CLEAR | _UUID_SET  # version 4, RFC 4122 variant
+        h = f"{n:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def new_pin(self) -> str:
         """A six-digit unlock PIN from the seeded RNG."""
@@ -103,7 +107,7 @@ class World:
         st = self.states.get(device_id)
         if st is None:
             return False
-        return any(c.request_type == request_type and c.pending(now_v) for c in st.commands)
+        return now_v < st.busy_until.get(request_type, -1.0)
 
     def queue_command(
         self,
@@ -124,7 +128,9 @@ class World:
             completes_v=now_v + self.command_delay_s,
             metadata=metadata or {},
         )
-        self.state(device_id).commands.append(cmd)
+        st = self.state(device_id)
+        st.commands.append(cmd)
+        st.busy_until[request_type] = max(st.busy_until.get(request_type, -1.0), cmd.completes_v)
         if on_complete is not None:
             heapq.heappush(self._due, (cmd.completes_v, next(self._tiebreak), on_complete))
         return cmd

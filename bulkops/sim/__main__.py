@@ -1,0 +1,5 @@
+"""`python -m bulkops.sim`: the simulator CLI on its own."""
+
+from bulkops.sim.cli import main
+
+main()
