@@ -1,0 +1,318 @@
+"""CSV manifests, read one record at a time.
+
+The separator (``,``, ``;`` or tab) is sniffed from the header line, unless an Excel ``sep=;``
+line comes first. Every cell is text and is trimmed; ``00123`` stays ``00123``. Blank lines and rows
+whose cells are all blank (Excel's ``,,,,``) are skipped. Quoted cells may hold separators, quotes
+written twice and line breaks. A row may have fewer cells than the header (the rest are blank) but
+not more, unless the extra cells are blank. Line numbers are physical lines: the line where a
+record starts, the header being line 1 in most files.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+
+from bulkops.actions import Action
+from bulkops.errors import ManifestError
+from bulkops.manifest._columns import (
+    ACTION,
+    DEVICE_ID,
+    ID_COLUMNS,
+    INFO_COLUMNS,
+    PARAM_NAMES,
+    SERIAL_NUMBER,
+    canonical_column,
+    display,
+    suggest,
+)
+from bulkops.manifest._item import Item
+from bulkops.manifest._limits import MAX_CELL_CHARS, MAX_LINE_CHARS
+from bulkops.manifest._lines import LineTooLong, iter_lines
+from bulkops.manifest._row import RowBuilder
+from bulkops.manifest._text import DecodeProblem, iter_text
+from bulkops.manifest._values import Invalid, read_device_id, read_serial
+
+__all__ = ["iter_csv"]
+
+_QUOTED = re.compile(r'"[^"]*"')
+_SEPARATORS = (",", ";", "\t")
+_VALID_COLUMNS = ", ".join((*ID_COLUMNS, ACTION, *sorted(PARAM_NAMES)))
+_NOTES = ", ".join(sorted(c for c in INFO_COLUMNS if not c.endswith("s")))
+
+
+def iter_csv(
+    path: Path, label: str, *, default_action: Action | None, tab: bool = False
+) -> Iterator[Item]:
+    """The items of a CSV manifest; :class:`ManifestError` at the first bad row."""
+    builder = RowBuilder(label, default_action=default_action)
+    feed = _Feed(iter_lines(iter_text(path, label)), label)
+    first, separator = _find_header(feed, label, "\t" if tab else ",")
+    feed.separator = separator
+    reader = csv.reader(
+        chain((first,), feed),
+        delimiter=separator,
+        quotechar='"',
+        doublequote=True,
+        skipinitialspace=True,
+        strict=True,
+    )
+    header = feed.next_record(reader) or []
+    header_line = feed.start()
+    feed.reset()
+    layout = _layout(header, header_line, builder)
+    rows = 0
+    while (cells := feed.next_record(reader)) is not None:
+        line = feed.start()
+        chars = feed.chars
+        feed.reset()
+        joined = "".join(cells)
+        if not joined or joined.isspace():
+            continue
+        yield _item(cells, line, chars, layout, builder)
+        rows += 1
+    if rows == 0:
+        builder.fail("no rows after the header", line=header_line, hint="add one row per device")
+
+
+@dataclass(slots=True)
+class _Layout:
+    """Where each column of the header sits."""
+
+    width: int
+    device_id: int | None = None
+    serial_number: int | None = None
+    action: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    params: list[tuple[int, str, str]] = field(default_factory=list)
+    unlabeled: list[int] = field(default_factory=list)
+    all_labels: list[str] = field(default_factory=list)
+
+
+def _item(cells: list[str], line: int, chars: int, lay: _Layout, builder: RowBuilder) -> Item:
+    count = len(cells)
+    if count > lay.width and "".join(cells[lay.width :]).strip():
+        builder.fail(
+            f"the row has {count} cells but the header has {lay.width}",
+            line=line,
+            hint="a value holding the separator must be in double quotes",
+        )
+    if chars > MAX_CELL_CHARS:
+        for index, cell in enumerate(cells):
+            if len(cell) > MAX_CELL_CHARS:
+                column = lay.all_labels[index] if index < lay.width else None
+                builder.fail(
+                    f"cell is longer than {MAX_CELL_CHARS // 1024} KiB", line=line, column=column
+                )
+    for index in lay.unlabeled:
+        if index < count and cells[index].strip():
+            builder.fail(
+                f"a value in column {index + 1}, which has no header",
+                line=line,
+                hint="name the column in the header, or empty it",
+            )
+    action_cell = cells[lay.action] if lay.action is not None and lay.action < count else None
+    action = builder.action(action_cell, line=line, column=lay.labels.get(ACTION, ACTION))
+    return builder.build(
+        line=line,
+        device_id=cells[lay.device_id]
+        if lay.device_id is not None and lay.device_id < count
+        else None,
+        serial_number=(
+            cells[lay.serial_number]
+            if lay.serial_number is not None and lay.serial_number < count
+            else None
+        ),
+        id_columns=(
+            lay.labels.get(DEVICE_ID, DEVICE_ID),
+            lay.labels.get(SERIAL_NUMBER, SERIAL_NUMBER),
+        ),
+        action=action,
+        fields=[(name, label, cells[i]) for i, name, label in lay.params if i < count and cells[i]],
+    )
+
+
+def _find_header(feed: _Feed, label: str, preferred: str) -> tuple[str, str]:
+    """The header's first physical line and the separator, after blank lines and ``sep=``."""
+    separator = ""
+    for line in feed:
+        text = line.strip()
+        if not text:
+            feed.reset()
+            continue
+        if len(text) == 5 and text.lower().startswith("sep="):
+            separator = text[4]
+            feed.reset()
+            continue
+        return line, separator or _sniff(line, preferred)
+    raise ManifestError("empty manifest", path=label, hint="the file holds no text")
+
+
+def _sniff(line: str, preferred: str) -> str:
+    bare = _QUOTED.sub("", line)
+    counts = {sep: bare.count(sep) for sep in _SEPARATORS}
+    best = max(counts.values())
+    if best == 0 or counts[preferred] == best:
+        return preferred
+    return next(sep for sep in _SEPARATORS if counts[sep] == best)
+
+
+def _layout(header: list[str], line: int, builder: RowBuilder) -> _Layout:
+    lay = _Layout(width=len(header))
+    seen: dict[str, str] = {}
+    for index, raw in enumerate(header):
+        label = display(raw)
+        lay.all_labels.append(label)
+        if not raw.strip():
+            lay.unlabeled.append(index)
+            continue
+        name = canonical_column(raw)
+        if name is None:
+            _unknown_column(raw, label, line, builder)
+        if not name:
+            continue
+        if name in seen:
+            builder.fail(
+                f"columns {seen[name]!r} and {label!r} both mean {name}",
+                line=line,
+                column=label,
+                hint="keep one of them",
+            )
+        seen[name] = label
+        lay.labels[name] = label
+        if name == DEVICE_ID:
+            lay.device_id = index
+        elif name == SERIAL_NUMBER:
+            lay.serial_number = index
+        elif name == ACTION:
+            lay.action = index
+        else:
+            lay.params.append((index, name, label))
+    if lay.device_id is None and lay.serial_number is None:
+        found = ", ".join(repr(c) for c in lay.all_labels)
+        builder.fail(
+            f"no device_id or serial_number column; the columns are {found}",
+            line=line,
+            hint="name the column of serial numbers serial_number, or of device UUIDs device_id",
+        )
+    if lay.action is None and builder.default_action is None:
+        builder.fail(
+            "no action column",
+            line=line,
+            hint="add an action column, or give the action for every row (--action)",
+        )
+    return lay
+
+
+def _unknown_column(raw: str, label: str, line: int, builder: RowBuilder) -> None:
+    hint = suggest(raw, (*ID_COLUMNS, ACTION, *PARAM_NAMES))
+    for reader in (read_serial, read_device_id):
+        try:
+            if reader(raw) is not None:
+                hint = "the first line must name the columns, like serial_number,action; "
+        except Invalid:
+            pass
+    builder.fail(
+        f"unknown column {label!r}",
+        line=line,
+        column=label,
+        hint=hint + f"valid columns: {_VALID_COLUMNS}; columns named {_NOTES} "
+        "or starting with # are ignored",
+    )
+
+
+class _Feed:
+    """Feeds physical lines to :func:`csv.reader`, counting them and bounding each record."""
+
+    def __init__(self, lines: Iterator[str], label: str) -> None:
+        self._lines = lines
+        self._label = label
+        self.count = 0
+        self.record: list[str] = []
+        self.chars = 0
+        self.separator = ","
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            line = next(self._lines)
+        except LineTooLong:
+            message = f"line is longer than {MAX_LINE_CHARS // (1024 * 1024)} MiB"
+            raise self._error(message, self.count + 1, quote=True) from None
+        except DecodeProblem as problem:
+            raise self._error(problem.message, self.count + 1, problem.hint) from None
+        self.count += 1
+        self.record.append(line)
+        self.chars += len(line)
+        if self.chars > MAX_LINE_CHARS:
+            message = f"row is longer than {MAX_LINE_CHARS // (1024 * 1024)} MiB"
+            raise self._error(message, self.start(), quote=True)
+        return line
+
+    def start(self) -> int:
+        """The line where the current record starts."""
+        return self.count - len(self.record) + 1
+
+    def reset(self) -> None:
+        """The current record is done."""
+        self.record.clear()
+        self.chars = 0
+
+    def next_record(self, reader: Iterator[list[str]]) -> list[str] | None:
+        """The next record's cells, ``None`` at the end; raises :class:`ManifestError`."""
+        try:
+            return next(reader)
+        except StopIteration:
+            return None
+        except csv.Error as exc:
+            text = str(exc)
+            if "field limit" in text:
+                message = f"cell is longer than {MAX_CELL_CHARS // 1024} KiB"
+                hint = "is a quote left open?" if len(self.record) > 1 else ""
+                raise self._error(message, self.start(), hint) from None
+            if "expected after" in text:
+                raise self._error(
+                    "text after a closing quote",
+                    self.count,
+                    "a quoted value must end with a quote right before the separator; "
+                    'write a quote inside a quoted value as ""',
+                ) from None
+            raise self._error(f"cannot read this row: {text}", self.start(), quote=True) from None
+
+    def _error(
+        self, message: str, line: int, hint: str = "", *, quote: bool = False
+    ) -> ManifestError:
+        opened = self._open_quote() if quote else None
+        if opened is not None:
+            message = "a quote opened on this line is never closed"
+            line = opened
+            hint = 'close the quote; write a quote inside a quoted value as ""'
+        return ManifestError(message, path=self._label, line=line, hint=hint)
+
+    def _open_quote(self) -> int | None:
+        """The line of a quote still open at the end of the current record, if any."""
+        start, state, opened = self.start(), 0, 0  # 0 field start, 1 bare, 2 quoted, 3 quote seen
+        for number, line in enumerate(self.record, start):
+            for char in line:
+                if state == 2:
+                    if char == '"':
+                        state = 3
+                    continue
+                if state == 3:
+                    if char == '"':
+                        state = 2
+                        continue
+                    state = 1
+                if char == self.separator or char in "\r\n":
+                    state = 0
+                elif state == 0 and char == '"':
+                    state, opened = 2, number
+                elif state != 0 or char != " ":
+                    state = 1
+        return opened if state == 2 else None

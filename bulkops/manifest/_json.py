@@ -1,0 +1,189 @@
+"""JSON and JSON Lines manifests: items as objects.
+
+An item is ``{"device_id" | "serial_number": …, "action": …, "params": {…}}``; parameters may
+also sit at the item's top level (the same one in both places is an error). Keys are exact. The
+informational keys ``note``, ``comment``, ``name`` and ``platform`` are ignored.
+
+In a JSON document, ``defaults`` (an object with ``action`` and parameters, flat or under
+``params``) is merged under every item: the item's own value wins, and a default parameter must
+be one the item's action takes. The action comes from the item, else ``defaults``, else the
+caller's default action.
+
+JSON Lines hold one item per line; blank lines are skipped; ``#`` comment lines are errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bulkops.actions import Action
+from bulkops.manifest._columns import ACTION, ID_COLUMNS, INFO_COLUMNS, PARAM_NAMES, suggest
+from bulkops.manifest._item import Item
+from bulkops.manifest._jsonscan import JsonScan
+from bulkops.manifest._limits import MAX_LINE_CHARS
+from bulkops.manifest._lines import LineTooLong, iter_lines
+from bulkops.manifest._row import Field, RowBuilder
+from bulkops.manifest._text import DecodeProblem, iter_text
+
+__all__ = ["iter_json", "iter_jsonl"]
+
+_EXAMPLE = 'an item looks like {"serial_number": "C02XK1JHJG5J", "action": "lock"}'
+_PARAM_KEYS = tuple(sorted(PARAM_NAMES))
+_ITEM_KEYS = (*ID_COLUMNS, ACTION, "params", *_PARAM_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Defaults:
+    action: Action | None = None
+    params: Mapping[str, tuple[str, object]] = field(default_factory=dict)
+
+
+_NO_DEFAULTS = _Defaults()
+
+
+def iter_json(path: Path, label: str, *, default_action: Action | None) -> Iterator[Item]:
+    """The items of a JSON document, streamed from its ``items`` list."""
+    builder = RowBuilder(label, default_action=default_action)
+    scan = JsonScan(path, label)
+    defaults: _Defaults | None = None
+    for line, text in scan:
+        if defaults is None:
+            defaults = _read_defaults(scan.defaults, builder)
+        yield _item(_parse(text, line, builder), line, defaults, builder)
+    if defaults is None:
+        builder.fail("no items", line=None, hint="the items list is empty")
+
+
+def iter_jsonl(path: Path, label: str, *, default_action: Action | None) -> Iterator[Item]:
+    """The items of a JSON Lines file."""
+    builder = RowBuilder(label, default_action=default_action)
+    lines = iter_lines(iter_text(path, label))
+    number = 0
+    count = 0
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            break
+        except LineTooLong:
+            mib = MAX_LINE_CHARS // (1024 * 1024)
+            builder.fail(f"line is longer than {mib} MiB", line=number + 1)
+        except DecodeProblem as problem:
+            builder.fail(problem.message, line=number + 1, hint=problem.hint)
+        number += 1
+        text = line.strip()
+        if not text:
+            continue
+        if text[0] == "#":
+            builder.fail(
+                "comment lines are not allowed in JSON Lines",
+                line=number,
+                hint='delete the line, or keep the remark in a "note" key of an item',
+            )
+        yield _item(_parse(text, number, builder), number, _NO_DEFAULTS, builder)
+        count += 1
+    if count == 0:
+        builder.fail("empty manifest", line=None, hint="the file holds no items")
+
+
+def _parse(text: str, line: int, builder: RowBuilder) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        builder.fail(f"invalid JSON: {exc.msg}", line=line + exc.lineno - 1)
+
+
+def _read_defaults(found: tuple[int, str] | None, builder: RowBuilder) -> _Defaults:
+    if found is None:
+        return _NO_DEFAULTS
+    line, text = found
+    obj = _parse(text, line, builder)
+    if not isinstance(obj, dict):
+        builder.fail('"defaults" must be an object', line=line, hint='like {"action": "lock"}')
+    for key in ID_COLUMNS:
+        if key in obj:
+            builder.fail(f"defaults cannot name a device ({key})", line=line, column=key)
+    action = obj.get(ACTION)
+    if action is not None:
+        action = builder.action(action, line=line, column="defaults.action")
+    params = {
+        name: (f"{column} (from defaults)", raw)
+        for name, (column, raw) in _params(obj, line, builder).items()
+    }
+    return _Defaults(action, params)
+
+
+def _item(obj: Any, line: int, defaults: _Defaults, builder: RowBuilder) -> Item:
+    if not isinstance(obj, dict):
+        builder.fail("an item must be a JSON object", line=line, hint=_EXAMPLE)
+    params = _params(obj, line, builder)
+    raw_action = obj.get(ACTION)
+    blank = raw_action is None or (isinstance(raw_action, str) and not raw_action.strip())
+    if blank and defaults.action is not None:
+        action = defaults.action
+    else:
+        action = builder.action(raw_action, line=line, column=ACTION)
+    fields: list[Field] = [(name, column, raw) for name, (column, raw) in params.items()]
+    fields.extend(
+        (name, column, raw) for name, (column, raw) in defaults.params.items() if name not in params
+    )
+    return builder.build(
+        line=line,
+        device_id=obj.get(ID_COLUMNS[0]),
+        serial_number=obj.get(ID_COLUMNS[1]),
+        id_columns=ID_COLUMNS,
+        action=action,
+        fields=fields,
+    )
+
+
+def _params(obj: dict[str, Any], line: int, builder: RowBuilder) -> dict[str, tuple[str, object]]:
+    """The parameters of an item or of ``defaults``, by name: ``(key path, raw value)``."""
+    found: dict[str, tuple[str, object]] = {}
+    for key, value in obj.items():
+        if key in ID_COLUMNS or key == ACTION or key in INFO_COLUMNS:
+            continue
+        if key == "params":
+            if not isinstance(value, dict):
+                builder.fail('"params" must be an object', line=line, column="params")
+            for name, raw in value.items():
+                if name not in PARAM_NAMES:
+                    _unknown(f"params.{name}", name, _PARAM_KEYS, line, builder)
+                _add(found, name, f"params.{name}", raw, line, builder)
+        elif key in PARAM_NAMES:
+            _add(found, key, key, value, line, builder)
+        else:
+            _unknown(key, key, _ITEM_KEYS, line, builder)
+    return found
+
+
+def _add(
+    found: dict[str, tuple[str, object]],
+    name: str,
+    column: str,
+    raw: object,
+    line: int,
+    builder: RowBuilder,
+) -> None:
+    if name in found:
+        builder.fail(
+            f"{name} is given twice",
+            line=line,
+            column=column,
+            hint="give it either in params or at the item's top level",
+        )
+    found[name] = (column, raw)
+
+
+def _unknown(column: str, key: str, valid: tuple[str, ...], line: int, builder: RowBuilder) -> None:
+    builder.fail(
+        f"unknown key {key!r}",
+        line=line,
+        column=column,
+        hint=suggest(key, valid) + "valid keys: " + ", ".join(valid),
+    )

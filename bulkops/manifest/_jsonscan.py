@@ -1,0 +1,302 @@
+"""A streaming scanner for JSON manifests: the text of each item, one at a time.
+
+The file is never held whole. A small lexer walks the top level (``{"defaults": …, "items": […]}``
+or a bare ``[…]``), and skips over each item by bracket matching, jumping over strings and their
+escapes with one regular expression per run, so an item costs a few steps of Python however many
+keys it has. Each item's text is then parsed by orjson. ``defaults`` may come before or after
+``items``: when ``items`` comes first and the file mentions ``"defaults"`` at all, one extra pass
+finds them before the first item is yielded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import orjson
+
+from bulkops.errors import ManifestError
+from bulkops.manifest._limits import MAX_LINE_CHARS
+from bulkops.manifest._text import DecodeProblem, iter_text
+
+__all__ = ["JsonScan"]
+
+_WS = re.compile(r"[ \t\r\n]*+")
+_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+_RUN = re.compile(r'(?:[^"\[\]{}]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+', re.DOTALL)
+_SCALAR = re.compile(r'[^\s,:\[\]{}"]++')
+_SHAPE = 'a JSON manifest is {"defaults": {...}, "items": [{...}, ...]} or a list of items'
+_IGNORED_KEYS = frozenset({"$schema", "comment", "note"})
+_MIB = MAX_LINE_CHARS // (1024 * 1024)
+
+
+class JsonScan:
+    """The items of one JSON file as ``(line, text)``; ``defaults`` is set before the first."""
+
+    def __init__(self, path: Path, label: str) -> None:
+        self.path = path
+        self.label = label
+        self.defaults: tuple[int, str] | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        self.defaults = None
+        lex = _Lexer(iter_text(self.path, self.label), self.label)
+        first = lex.peek()
+        if first == "":
+            raise ManifestError("empty manifest", path=self.label, hint="the file holds no JSON")
+        if first == "[":
+            yield from _array(lex)
+        elif first == "{":
+            yield from self._object(lex)
+        else:
+            lex.fail("the file does not start with { or [", lex.line_at(lex.pos), _SHAPE)
+        if lex.peek() != "":
+            lex.fail("text after the end of the JSON document", lex.line_at(lex.pos))
+
+    def _object(self, lex: _Lexer) -> Iterator[tuple[int, str]]:
+        lex.pos += 1
+        keys: set[str] = set()
+        prescanned = False
+        closing = lex.closes("}")
+        while not closing:
+            lex.peek()
+            line = lex.line_at(lex.pos)
+            key = lex.key()
+            if key in keys:
+                lex.fail(f"the key {key!r} appears twice", line)
+            keys.add(key)
+            if key == "items":
+                if lex.peek() != "[":
+                    lex.fail('"items" must be a list', lex.line_at(lex.pos), _SHAPE)
+                if "defaults" not in keys and _mentions_defaults(self.path, self.label):
+                    self.defaults = _find_defaults(self.path, self.label)
+                    prescanned = True
+                yield from _array(lex)
+            elif key == "defaults":
+                found = lex.text()
+                if "items" in keys and not prescanned:
+                    lex.fail('"defaults" must come before "items"', line)
+                if not prescanned:
+                    self.defaults = found
+            elif key in _IGNORED_KEYS:
+                lex.skip()
+            else:
+                lex.fail(f"unknown top-level key {key!r}", line, _SHAPE)
+            closing = lex.separator("}") == "}"
+        if "items" not in keys:
+            lex.fail('no "items" list', 1, _SHAPE)
+
+
+def _array(lex: _Lexer) -> Iterator[tuple[int, str]]:
+    """Yield each element of the array that starts at ``lex.pos``."""
+    opened = lex.line_at(lex.pos)
+    lex.pos += 1
+    if lex.closes("]"):
+        return
+    while True:
+        if lex.peek() == "":
+            lex.truncated(f"the list opened on line {opened}")
+        yield lex.text()
+        if lex.separator("]", inside=f"the list opened on line {opened}") == "]":
+            return
+        if lex.peek() == "]":
+            lex.fail("a comma before ]", lex.line_at(lex.pos), "remove the trailing comma")
+
+
+def _mentions_defaults(path: Path, label: str) -> bool:
+    """Whether the text ``"defaults"`` appears anywhere: a cheap test before a second pass."""
+    needle = '"defaults"'
+    tail = ""
+    try:
+        for chunk in iter_text(path, label):
+            if needle in tail + chunk[: len(needle)] or needle in chunk:
+                return True
+            tail = chunk[-len(needle) :]
+    except DecodeProblem:
+        return False
+    return False
+
+
+def _find_defaults(path: Path, label: str) -> tuple[int, str] | None:
+    """The top-level ``defaults`` of a JSON object document, skipping everything else."""
+    lex = _Lexer(iter_text(path, label), label)
+    if lex.peek() != "{":
+        return None
+    lex.pos += 1
+    closing = lex.closes("}")
+    while not closing:
+        key = lex.key()
+        if key == "defaults":
+            return lex.text()
+        lex.skip()
+        closing = lex.separator("}") == "}"
+    return None
+
+
+class _Lexer:
+    """A window on the decoded text: ``buf[pos:]`` is unread; earlier text is dropped on refill."""
+
+    def __init__(self, chunks: Iterator[str], label: str) -> None:
+        self._chunks = chunks
+        self._label = label
+        self.buf = ""
+        self.pos = 0
+        self._line = 1
+        self._mark = 0
+        self._eof = False
+
+    def fail(self, message: str, line: int | None, hint: str = "") -> NoReturn:
+        raise ManifestError(message, path=self._label, line=line, hint=hint)
+
+    def truncated(self, inside: str) -> NoReturn:
+        self.fail(f"the file ends inside {inside}", self.line_at(len(self.buf)), "is it truncated?")
+
+    def line_at(self, index: int) -> int:
+        """The line number of ``buf[index]``."""
+        if index >= self._mark:
+            self._line += self.buf.count("\n", self._mark, index)
+            self._mark = index
+            return self._line
+        return self._line - self.buf.count("\n", index, self._mark)
+
+    def _more(self, keep: int) -> int | None:
+        """Append one chunk, dropping ``buf[:keep]``; the shift, or ``None`` at the end."""
+        if self._eof:
+            return None
+        try:
+            chunk = next(self._chunks, None)
+        except DecodeProblem as problem:
+            self.fail(problem.message, self.line_at(len(self.buf)), problem.hint)
+        if chunk is None:
+            self._eof = True
+            return None
+        if self._mark < keep:
+            self.line_at(keep)
+        self._mark -= keep
+        self.buf = self.buf[keep:] + chunk
+        self.pos -= keep
+        return keep
+
+    def peek(self) -> str:
+        """The next character that is not white space, ``""`` at the end."""
+        while True:
+            match = _WS.match(self.buf, self.pos)
+            self.pos = match.end() if match else self.pos
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if self._more(self.pos) is None:
+                return ""
+
+    def closes(self, closer: str) -> bool:
+        """Consume ``closer`` if it comes next."""
+        if self.peek() == closer:
+            self.pos += 1
+            return True
+        return False
+
+    def separator(self, closer: str, inside: str = "the top-level object") -> str:
+        """Consume and return the ``,`` or ``closer`` after a value."""
+        char = self.peek()
+        if char == "":
+            self.truncated(inside)
+        if char not in ("," + closer):
+            self.fail(f"expected ',' or {closer!r}, found {char!r}", self.line_at(self.pos))
+        self.pos += 1
+        return char
+
+    def key(self) -> str:
+        """Read ``"key":`` and return the key."""
+        if self.peek() != '"':
+            self.fail("expected a key in double quotes", self.line_at(self.pos))
+        start = self.pos
+        while (match := _STRING.match(self.buf, self.pos)) is None:
+            if len(self.buf) - self.pos > MAX_LINE_CHARS:
+                self.fail("a key longer than 1 MiB", self.line_at(self.pos))
+            shift = self._more(self.pos)
+            if shift is None:
+                self.truncated("a key")
+            start -= shift
+        self.pos = match.end()
+        key = orjson.loads(match.group())
+        if self.peek() != ":":
+            self.fail(f"expected ':' after the key {key!r}", self.line_at(start))
+        self.pos += 1
+        return str(key)
+
+    def text(self) -> tuple[int, str]:
+        """Read one value: its first line and its text."""
+        line, end = self._value(capture=True)
+        start, self.pos = self.pos, end
+        return line, self.buf[start:end]
+
+    def skip(self) -> None:
+        """Skip one value, holding at most one chunk of it in memory."""
+        _, self.pos = self._value(capture=False)
+
+    def _value(self, *, capture: bool) -> tuple[int, int]:
+        """Find the end of the value at ``pos``: its first line and its end index.
+
+        When ``capture``, the text from ``pos`` is kept and ``pos`` stays at the value's start;
+        otherwise text is dropped as the scan goes, and ``pos`` is meaningless until reset.
+        """
+        char = self.peek()
+        start = self.pos
+        line = self.line_at(start)
+        if char in ("{", "["):
+            end = self._container(capture, line)
+        elif char == '"':
+            while (match := _STRING.match(self.buf, self.pos)) is None:
+                self._grow(capture, self.pos, line, "a string")
+            end = match.end()
+        elif char and (match := _SCALAR.match(self.buf, self.pos)) is not None:
+            while match.end() == len(self.buf) and not self._eof:
+                self._grow(capture, self.pos, line, "a value")
+                match = _SCALAR.match(self.buf, self.pos)
+                assert match is not None
+            end = match.end()
+        elif char == "":
+            self.truncated("a value")
+        else:
+            self.fail(f"expected a value, found {char!r}", line)
+        return line, end
+
+    def _grow(self, capture: bool, keep: int, line: int, what: str) -> None:
+        if len(self.buf) - keep > MAX_LINE_CHARS:
+            self.fail(f"{what} larger than {_MIB} MiB", line)
+        if self._more(keep) is None:
+            self.truncated(what + f" that starts on line {line}")
+
+    def _container(self, capture: bool, line: int) -> int:
+        """Skip the object or array at ``pos`` by bracket matching; its end index."""
+        depth = 0
+        scan = self.pos
+        kind = "object" if self.buf[scan] == "{" else "list"
+        while True:
+            buf = self.buf
+            size = len(buf)
+            while scan < size:
+                char = buf[scan]
+                if char in "{[":
+                    depth += 1
+                    scan += 1
+                elif char in "}]":
+                    depth -= 1
+                    scan += 1
+                    if depth == 0:
+                        return scan
+                else:
+                    end = _RUN.match(buf, scan).end()  # type: ignore[union-attr]
+                    if end == scan:
+                        break
+                    scan = end
+            keep = self.pos if capture else scan
+            if capture and size - self.pos > MAX_LINE_CHARS:
+                self.fail(f"the item is larger than {_MIB} MiB", line)
+            if not capture and size - scan > MAX_LINE_CHARS:
+                self.fail(f"a string longer than {_MIB} MiB", self.line_at(scan))
+            shift = self._more(keep)
+            if shift is None:
+                self.truncated(f"the {kind} that starts on line {line}")
+            scan -= shift

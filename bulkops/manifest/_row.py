@@ -1,0 +1,139 @@
+"""Raw fields of one row to an :class:`Item`: ids, action, parameters and the action's own rules.
+
+The CSV and JSON readers both end here, so a row means the same whatever its format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+from bulkops.actions import ACTIONS, Action, Param
+from bulkops.errors import ManifestError
+from bulkops.manifest._columns import suggest
+from bulkops.manifest._item import Item
+from bulkops.manifest._values import ABSENT, Invalid, quote, read_device_id, read_param, read_serial
+
+__all__ = ["Field", "RowBuilder", "find_action"]
+
+Field = tuple[str, str, object]
+"""A parameter as given: its catalogue name, the column (or key) to name in errors, its value."""
+
+_SQUASH = str.maketrans("", "", " _-\t")
+_ACTION_LIST = ", ".join(sorted(ACTIONS))
+
+
+def find_action(raw: str) -> Action:
+    """The action ``raw`` names, ignoring case, spaces, ``_`` and ``-``; else :class:`Invalid`."""
+    name = raw.strip().lower().translate(_SQUASH)
+    action = ACTIONS.get(name)
+    if action is None:
+        raise Invalid(
+            f"unknown action {quote(raw.strip())}",
+            suggest(name, ACTIONS) + "valid actions: " + _ACTION_LIST,
+        )
+    return action
+
+
+class RowBuilder:
+    """Builds items for one manifest file; raises :class:`ManifestError` naming file and line."""
+
+    def __init__(self, label: str, *, default_action: Action | None) -> None:
+        self.label = label
+        self.default_action = default_action
+        self._params: dict[str, dict[str, Param]] = {
+            a.name: {p.name: p for p in a.params} for a in ACTIONS.values()
+        }
+        self._required = {
+            a.name: [p.name for p in a.params if p.required] for a in ACTIONS.values()
+        }
+        self._actions: dict[str, Action] = {}
+
+    def fail(
+        self, message: str, *, line: int | None, column: str | None = None, hint: str = ""
+    ) -> NoReturn:
+        """Raise the :class:`ManifestError` for this file."""
+        raise ManifestError(message, path=self.label, line=line, column=column, hint=hint)
+
+    def action(self, raw: object, *, line: int, column: str) -> Action:
+        """The row's action: its own value, else the default; an error when neither is given."""
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if self.default_action is None:
+                self.fail(
+                    "no action for this row",
+                    line=line,
+                    column=column,
+                    hint="fill in the action, or give a default action (--action)",
+                )
+            return self.default_action
+        if not isinstance(raw, str):
+            self.fail(
+                f"expected an action name in quotes, got {quote(raw)}", line=line, column=column
+            )
+        action = self._actions.get(raw)
+        if action is None:
+            try:
+                action = find_action(raw)
+            except Invalid as exc:
+                self.fail(exc.message, line=line, column=column, hint=exc.hint)
+            self._actions[raw] = action
+        return action
+
+    def build(
+        self,
+        *,
+        line: int,
+        device_id: object,
+        serial_number: object,
+        id_columns: tuple[str, str],
+        action: Action,
+        fields: Iterable[Field],
+    ) -> Item:
+        """Validate one row; the first problem raises."""
+        try:
+            uuid = read_device_id(device_id)
+        except Invalid as exc:
+            self.fail(exc.message, line=line, column=id_columns[0], hint=exc.hint)
+        try:
+            serial = read_serial(serial_number)
+        except Invalid as exc:
+            self.fail(exc.message, line=line, column=id_columns[1], hint=exc.hint)
+        if uuid is None and serial is None:
+            self.fail(
+                "no device: the row gives neither a device_id nor a serial_number",
+                line=line,
+                hint="fill in one of them, or delete the row",
+            )
+        known = self._params[action.name]
+        params: dict[str, Any] = {}
+        for name, column, raw in fields:
+            param = known.get(name)
+            if param is None:
+                if isinstance(raw, str) and not raw.strip():
+                    continue
+                valid = ", ".join(known) or "none"
+                self.fail(
+                    f"{name} is not a parameter of {action.name}",
+                    line=line,
+                    column=column,
+                    hint=f"parameters of {action.name}: {valid}; leave the cell blank",
+                )
+            try:
+                value = read_param(param, raw)
+            except Invalid as exc:
+                self.fail(exc.message, line=line, column=column, hint=exc.hint)
+            if value is not ABSENT:
+                params[name] = value
+        for name in self._required[action.name]:
+            if name not in params:
+                param = known[name]
+                self.fail(
+                    f"{action.name} needs {name} ({param.kind.value})",
+                    line=line,
+                    hint=f"fill in the {name} column" + (f": {param.help}" if param.help else ""),
+                )
+        if action.check is not None:
+            problem = action.check(params)
+            if problem is not None:
+                self.fail(problem, line=line, hint=f"see `bulkops actions` for {action.name}")
+        return Item(line, uuid, serial, action.name, params)

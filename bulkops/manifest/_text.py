@@ -1,0 +1,174 @@
+"""Bytes to text: encoding detection and binary junk, one chunk at a time.
+
+Encodings, in the order they are tried:
+
+- a byte order mark: UTF-8 (Excel's "CSV UTF-8"), UTF-16 LE or BE (Excel's "Unicode Text");
+- UTF-16 without a mark, when the first two characters are ASCII with a zero byte beside each;
+- otherwise UTF-8, switching to Windows-1252 (Excel's plain "CSV" on Windows) at the first byte that
+  is not UTF-8, provided everything before it was ASCII. A file that has valid non-ASCII UTF-8
+  *and* later bytes that are not UTF-8 mixes encodings and is refused rather than guessed at.
+
+A NUL byte, a byte that no candidate encoding accepts, or the signature of a workbook, PDF or
+archive means the file is not a text manifest. Text decoded before the bad byte is still yielded,
+so the reader can say on which line the problem sits; then :class:`DecodeProblem` is raised.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from bulkops.errors import ManifestError
+from bulkops.manifest._limits import CHUNK_BYTES
+
+__all__ = ["DecodeProblem", "iter_text"]
+
+_NOT_TEXT = "not a text manifest"
+_SAVE_AS_CSV = "open it in Excel or Numbers and export it as CSV UTF-8"
+
+_SIGNATURES = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"bplist", "a binary property list"),
+)
+
+Decode = Callable[[bytes, str, bool], tuple[str, int]]
+
+
+class DecodeProblem(Exception):
+    """The bytes at ``offset`` cannot be read as text; the reader adds the line number."""
+
+    def __init__(self, message: str, *, offset: int, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = f"{message} (byte offset {offset})"
+        self.offset = offset
+        self.hint = hint
+
+
+def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
+    """Decoded text of ``path`` in chunks; :class:`DecodeProblem` after the last good text."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ManifestError(f"cannot read the manifest: {exc.strerror}", path=label) from exc
+    with handle:
+        head = handle.read(chunk_bytes)
+        for magic, what in _SIGNATURES:
+            if head.startswith(magic):
+                raise DecodeProblem(f"{_NOT_TEXT}: this is {what}", offset=0, hint=_SAVE_AS_CSV)
+        reader = _Reader(head)
+        chunk = head[reader.bom :]
+        offset = reader.bom
+        while True:
+            final = not chunk
+            text, problem = reader.step(chunk, offset, final=final)
+            if text:
+                yield text
+            if problem is not None:
+                raise problem
+            if final:
+                return
+            offset += len(chunk)
+            chunk = handle.read(chunk_bytes)
+
+
+class _Reader:
+    """The decoding state of one file: its encoding, undecoded bytes, and the fallback switch."""
+
+    def __init__(self, head: bytes) -> None:
+        self.bom = 0
+        self.wide = False
+        self.strict_utf8 = False
+        self.cp1252 = False
+        self.non_ascii_seen = False
+        self.pending = b""
+        self.decode: Decode = codecs.utf_8_decode
+        if head.startswith(codecs.BOM_UTF8):
+            self.bom, self.strict_utf8 = 3, True
+        elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            little = head.startswith(codecs.BOM_UTF16_LE)
+            self._wide(little)
+            self.bom = 2
+        elif len(head) >= 4 and _ascii_with_zeros(head[0:4:2], head[1:4:2]):
+            self._wide(little=True)
+        elif len(head) >= 4 and _ascii_with_zeros(head[1:4:2], head[0:4:2]):
+            self._wide(little=False)
+
+    def _wide(self, little: bool) -> None:
+        self.wide = True
+        self.decode = codecs.utf_16_le_decode if little else codecs.utf_16_be_decode
+
+    def step(self, chunk: bytes, offset: int, *, final: bool) -> tuple[str, DecodeProblem | None]:
+        """Decode ``chunk`` (at file ``offset``); the good text and the problem, if any."""
+        if self.wide:
+            return self._step_wide(chunk, offset, final)
+        nul = chunk.find(b"\x00")
+        data = chunk if nul < 0 else chunk[:nul]
+        text, problem = self._step_8bit(data, offset, final or nul >= 0)
+        if problem is None and nul >= 0:
+            problem = DecodeProblem(
+                f"{_NOT_TEXT}: it holds a NUL byte", offset=offset + nul, hint=_SAVE_AS_CSV
+            )
+        return text, problem
+
+    def _step_wide(
+        self, chunk: bytes, offset: int, final: bool
+    ) -> tuple[str, DecodeProblem | None]:
+        whole = self.pending + chunk
+        start = offset - len(self.pending)
+        problem = None
+        try:
+            text, used = self.decode(whole, "strict", final)
+            self.pending = whole[used:]
+        except UnicodeDecodeError as exc:
+            text, _ = self.decode(whole[: exc.start], "strict", True)
+            problem = DecodeProblem(f"{_NOT_TEXT}: invalid UTF-16", offset=start + exc.start)
+        nul = text.find("\x00")
+        if nul >= 0:
+            message = f"{_NOT_TEXT}: it holds a NUL character"
+            return text[:nul], DecodeProblem(message, offset=start + 2 * nul, hint=_SAVE_AS_CSV)
+        return text, problem
+
+    def _step_8bit(self, data: bytes, offset: int, final: bool) -> tuple[str, DecodeProblem | None]:
+        if self.cp1252:
+            return _cp1252(data, offset)
+        if not self.pending and data.isascii():
+            return data.decode("ascii"), None
+        whole = self.pending + data
+        start = offset - len(self.pending)
+        try:
+            text, used = codecs.utf_8_decode(whole, "strict", final)
+        except UnicodeDecodeError as exc:
+            good = whole[: exc.start].decode("utf-8")
+            where = start + exc.start
+            byte = f"0x{whole[exc.start]:02X}"
+            if self.strict_utf8:
+                message = f"byte {byte} is not UTF-8, although the file starts with a UTF-8 mark"
+                return good, DecodeProblem(message, offset=where, hint=_SAVE_AS_CSV)
+            if self.non_ascii_seen or not good.isascii():
+                message = f"byte {byte} is not UTF-8, but earlier text is: the file mixes encodings"
+                return good, DecodeProblem(message, offset=where, hint=_SAVE_AS_CSV)
+            self.cp1252 = True
+            self.pending = b""
+            return _cp1252(whole, start)
+        self.pending = whole[used:]
+        if not self.non_ascii_seen and not text.isascii():
+            self.non_ascii_seen = True
+        return text, None
+
+
+def _cp1252(data: bytes, offset: int) -> tuple[str, DecodeProblem | None]:
+    try:
+        return data.decode("cp1252"), None
+    except UnicodeDecodeError as exc:
+        message = f"{_NOT_TEXT}: byte 0x{data[exc.start]:02X} is neither UTF-8 nor Windows-1252"
+        problem = DecodeProblem(message, offset=offset + exc.start, hint=_SAVE_AS_CSV)
+        return data[: exc.start].decode("cp1252"), problem
+
+
+def _ascii_with_zeros(chars: bytes, zeros: bytes) -> bool:
+    """``True`` when ``chars`` are printable ASCII (or tab/CR/LF) and ``zeros`` are all 0."""
+    return zeros == b"\x00\x00" and all(32 <= c < 127 or c in (9, 10, 13) for c in chars)
