@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pytest
 from conftest import Serve
 from simkit import Api
@@ -101,7 +102,7 @@ async def test_ordering_by_keys_and_descending(api: Api) -> None:
     got = (await api.get(DEVICES, params={"ordering": "platform,-device_name"})).json()
     keys = [(d["platform"], d["device_name"]) for d in got]
     assert [k[0] for k in keys] == sorted(k[0] for k in keys)
-    for a, b in zip(keys, keys[1:], strict=False):
+    for a, b in itertools.pairwise(keys):
         if a[0] == b[0]:
             assert a[1] >= b[1]
 

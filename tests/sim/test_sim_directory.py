@@ -97,7 +97,7 @@ async def test_ade_get_and_patch(api: Api) -> None:
     got = await api.get(f"{ADE}/{ade_id}")
     assert got.status == 200 and got.json()["id"] == ade_id
     bp = list(fleet.blueprints)[-1]
-    user = list(fleet.users)[0]
+    user = next(iter(fleet.users))
     r = await api.patch(f"{ADE}/{ade_id}", json={"blueprint": bp})
     assert r.status == 200
     assert r.json()["blueprint_id"] == r.json()["blueprint"] == bp
