@@ -34,9 +34,9 @@ def _write_token(path: Path, token: str) -> None:
     """Write the token to `path` with mode 0600 (created that way, never wider)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: tighten before writing
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
-    os.chmod(path, 0o600)
 
 
 async def _serve(

@@ -42,6 +42,27 @@ def _lost_mode(dev: Record, traits: Record) -> Record:
     }
 
 
+def _hardware(dev: Record, traits: Record) -> Record:
+    """`hardware_overview`: a Mac lists its processor and memory, other devices their UDID."""
+    if dev["platform"] != "Mac":
+        return {
+            "uuid": traits.get("udid", dev["device_id"]),
+            "serial_number": dev["serial_number"],
+            "model_identifier": traits.get("model_identifier", ""),
+        }
+    return {
+        "model_name": dev["model"].split(" (")[0],
+        "model_identifier": traits.get("model_identifier", ""),
+        "processor_name": "Apple silicon",
+        "processor_speed": "",
+        "number_of_processors": "8",
+        "total_number_of_cores": "8",
+        "memory": "16 GB",
+        "udid": traits.get("udid", dev["device_id"]),
+        "serial_number": dev["serial_number"],
+    }
+
+
 def build_details(dev: Record, traits: Record) -> Record:
     """The nested `/details` object, built from the record and its hidden traits."""
     mac = dev["platform"] == "Mac"
@@ -96,11 +117,7 @@ def build_details(dev: Record, traits: Record) -> Record:
             "last_check_in": check_in,
             "agent_version": dev["agent_version"],
         },
-        "hardware_overview": {
-            "model_name": dev["model"].split(" (")[0],
-            "model_identifier": traits.get("model_identifier", ""),
-            "serial_number": dev["serial_number"],
-        },
+        "hardware_overview": _hardware(dev, traits),
         "volumes": [],
         "network": {
             "local_hostname": "",
@@ -121,6 +138,11 @@ def build_details(dev: Record, traits: Record) -> Record:
         "security_information": {"remote_desktop_enabled": traits.get("remote_desktop_enabled")},
         "tags": list(dev.get("tags", [])),
     }
+    if dev["platform"] == "AppleTV":  # as Kandji's Apple TV example: no lost mode, no supervision
+        del out["lost_mode"]
+        del out["mdm"]["supervised"]
+    if mac:
+        out["cellular"] = {}
     if mobile:
         out["cellular"] = {
             "voice_roaming": False,

@@ -14,7 +14,8 @@ DETAIL_KEYS = {
 async def test_details_of_a_mac_and_an_iphone(api: Api) -> None:
     mac = api.device_of("Mac")
     body = (await api.get(f"/api/v1/devices/{mac}/details")).json()
-    assert set(body) == DETAIL_KEYS
+    assert set(body) == DETAIL_KEYS | {"cellular"}
+    assert body["cellular"] == {} and "processor_name" in body["hardware_overview"]
     dev = api.sim.fleet.devices[mac]
     assert body["general"]["device_id"] == mac
     assert body["general"]["assigned_user"] == dev["user"]
@@ -26,6 +27,12 @@ async def test_details_of_a_mac_and_an_iphone(api: Api) -> None:
     body = (await api.get(f"/api/v1/devices/{phone}/details")).json()
     assert set(body) == DETAIL_KEYS | {"cellular"}
     assert body["security_information"]["remote_desktop_enabled"] is None
+    assert set(body["cellular"]) == {"voice_roaming", "data_roaming", "cellular_technology",
+                                     "subscriptions"}  # fmt: skip
+    tv = api.device_of("AppleTV")
+    body = (await api.get(f"/api/v1/devices/{tv}/details")).json()
+    assert set(body) == DETAIL_KEYS - {"lost_mode"}
+    assert "supervised" not in body["mdm"]
 
 
 async def test_lost_mode_details(api: Api) -> None:
