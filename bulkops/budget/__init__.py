@@ -1,0 +1,14 @@
+"""The request budget: how fast bulkops may call one tenant's API, shared and persisted.
+
+``Rate``/``BudgetConfig`` say what is allowed, ``SendHistory`` remembers what was sent (SQLite,
+shared by every run on the machine), ``Budget`` makes each request wait its turn and handles
+429s with one shared gate, and ``Clock``/``FakeClock`` make all of it testable in virtual time.
+"""
+
+from bulkops.budget._clock import Clock, FakeClock, SystemClock
+
+__all__ = [
+    "Clock",
+    "FakeClock",
+    "SystemClock",
+]
