@@ -6,9 +6,15 @@ shared by every run on the machine), ``Budget`` makes each request wait its turn
 """
 
 from bulkops.budget._clock import Clock, FakeClock, SystemClock
+from bulkops.budget._config import DEFAULT_RATE, BudgetConfig, Rate
+from bulkops.budget._history import SendHistory
 
 __all__ = [
+    "DEFAULT_RATE",
+    "BudgetConfig",
     "Clock",
     "FakeClock",
+    "Rate",
+    "SendHistory",
     "SystemClock",
 ]
