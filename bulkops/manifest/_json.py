@@ -51,10 +51,10 @@ def iter_json(path: Path, label: str, *, default_action: Action | None) -> Itera
     builder = RowBuilder(label, default_action=default_action)
     scan = JsonScan(path, label)
     defaults: _Defaults | None = None
-    for line, text in scan:
+    for line, value in scan:
         if defaults is None:
             defaults = _read_defaults(scan.defaults, builder)
-        yield _item(_parse(text, line, builder), line, defaults, builder)
+        yield _item(value, line, defaults, builder)
     if defaults is None:
         builder.fail("no items", line=None, hint="the items list is empty")
 
@@ -98,11 +98,10 @@ def _parse(text: str, line: int, builder: RowBuilder) -> Any:
         builder.fail(f"invalid JSON: {exc.msg}", line=line + exc.lineno - 1)
 
 
-def _read_defaults(found: tuple[int, str] | None, builder: RowBuilder) -> _Defaults:
+def _read_defaults(found: tuple[int, Any] | None, builder: RowBuilder) -> _Defaults:
     if found is None:
         return _NO_DEFAULTS
-    line, text = found
-    obj = _parse(text, line, builder)
+    line, obj = found
     if not isinstance(obj, dict):
         builder.fail('"defaults" must be an object', line=line, hint='like {"action": "lock"}')
     for key in ID_COLUMNS:

@@ -1,11 +1,17 @@
-"""A streaming scanner for JSON manifests: the text of each item, one at a time.
+"""A streaming scanner for JSON manifests: each item, parsed, one at a time.
 
 The file is never held whole. A small lexer walks the top level (``{"defaults": …, "items": […]}``
-or a bare ``[…]``), and skips over each item by bracket matching, jumping over strings and their
-escapes with one regular expression per run, so an item costs a few steps of Python however many
-keys it has. Each item's text is then parsed by orjson. ``defaults`` may come before or after
-``items``: when ``items`` comes first and the file mentions ``"defaults"`` at all, one extra pass
-finds them before the first item is yielded.
+or a bare ``[…]``) and cuts out one item at a time for orjson to parse:
+
+- fast path: an object ends at one of the next few ``}``; orjson is tried on the text up to the
+  first ``}`` that balances the braces. A proper prefix of a JSON object is never valid JSON, so
+  when orjson accepts the text, it is the whole item;
+- otherwise (a ``}`` inside a string, deep nesting, an item split across chunks, invalid JSON) the
+  item is skipped by bracket matching, jumping over strings and escapes with one regular expression
+  per run, and its text is parsed, so a syntax error is reported on the right line.
+
+``defaults`` may come before or after ``items``: when ``items`` comes first and the file mentions
+``"defaults"`` at all, one extra pass finds them before the first item is yielded.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import orjson
 
@@ -30,17 +36,23 @@ _SCALAR = re.compile(r'[^\s,:\[\]{}"]++')
 _SHAPE = 'a JSON manifest is {"defaults": {...}, "items": [{...}, ...]} or a list of items'
 _IGNORED_KEYS = frozenset({"$schema", "comment", "note"})
 _MIB = MAX_LINE_CHARS // (1024 * 1024)
+_FAST_TRIES = 4
+_NEXT_OBJECT = re.compile(r"[ \t\r\n]*+,[ \t\r\n]*+(?=\{)")
+
+
+Found = tuple[int, Any]
+"""A value and the line where it starts."""
 
 
 class JsonScan:
-    """The items of one JSON file as ``(line, text)``; ``defaults`` is set before the first."""
+    """The items of one JSON file as ``(line, value)``; ``defaults`` is set before the first."""
 
     def __init__(self, path: Path, label: str) -> None:
         self.path = path
         self.label = label
-        self.defaults: tuple[int, str] | None = None
+        self.defaults: Found | None = None
 
-    def __iter__(self) -> Iterator[tuple[int, str]]:
+    def __iter__(self) -> Iterator[Found]:
         self.defaults = None
         lex = _Lexer(iter_text(self.path, self.label), self.label)
         first = lex.peek()
@@ -55,7 +67,7 @@ class JsonScan:
         if lex.peek() != "":
             lex.fail("text after the end of the JSON document", lex.line_at(lex.pos))
 
-    def _object(self, lex: _Lexer) -> Iterator[tuple[int, str]]:
+    def _object(self, lex: _Lexer) -> Iterator[Found]:
         lex.pos += 1
         keys: set[str] = set()
         prescanned = False
@@ -75,7 +87,7 @@ class JsonScan:
                     prescanned = True
                 yield from _array(lex)
             elif key == "defaults":
-                found = lex.text()
+                found = lex.parsed()
                 if "items" in keys and not prescanned:
                     lex.fail('"defaults" must come before "items"', line)
                 if not prescanned:
@@ -89,20 +101,22 @@ class JsonScan:
             lex.fail('no "items" list', 1, _SHAPE)
 
 
-def _array(lex: _Lexer) -> Iterator[tuple[int, str]]:
+def _array(lex: _Lexer) -> Iterator[Found]:
     """Yield each element of the array that starts at ``lex.pos``."""
     opened = lex.line_at(lex.pos)
     lex.pos += 1
     if lex.closes("]"):
         return
+    inside = f"the list opened on line {opened}"
+    yield lex.item()
     while True:
-        if lex.peek() == "":
-            lex.truncated(f"the list opened on line {opened}")
-        yield lex.text()
-        if lex.separator("]", inside=f"the list opened on line {opened}") == "]":
+        found = lex.next_object()
+        if found is not None:
+            yield found
+            continue
+        if lex.separator("]", inside) == "]":
             return
-        if lex.peek() == "]":
-            lex.fail("a comma before ]", lex.line_at(lex.pos), "remove the trailing comma")
+        yield lex.item()
 
 
 def _mentions_defaults(path: Path, label: str) -> bool:
@@ -119,7 +133,7 @@ def _mentions_defaults(path: Path, label: str) -> bool:
     return False
 
 
-def _find_defaults(path: Path, label: str) -> tuple[int, str] | None:
+def _find_defaults(path: Path, label: str) -> Found | None:
     """The top-level ``defaults`` of a JSON object document, skipping everything else."""
     lex = _Lexer(iter_text(path, label), label)
     if lex.peek() != "{":
@@ -129,7 +143,7 @@ def _find_defaults(path: Path, label: str) -> tuple[int, str] | None:
     while not closing:
         key = lex.key()
         if key == "defaults":
-            return lex.text()
+            return lex.parsed()
         lex.skip()
         closing = lex.separator("}") == "}"
     return None
@@ -181,6 +195,8 @@ class _Lexer:
 
     def peek(self) -> str:
         """The next character that is not white space, ``""`` at the end."""
+        if self.pos < len(self.buf) and (char := self.buf[self.pos]) not in " \t\r\n":
+            return char
         while True:
             match = _WS.match(self.buf, self.pos)
             self.pos = match.end() if match else self.pos
@@ -225,11 +241,45 @@ class _Lexer:
         self.pos += 1
         return str(key)
 
-    def text(self) -> tuple[int, str]:
-        """Read one value: its first line and its text."""
+    def item(self) -> Found:
+        """Read one element of the items list, parsed; the fast path first (see above)."""
+        if self.peek() == "{" and (found := self._fast(self.pos)) is not None:
+            return found
+        return self.parsed()
+
+    def next_object(self) -> Found | None:
+        """``, {…}`` read by the fast path, or ``None`` (nothing consumed)."""
+        match = _NEXT_OBJECT.match(self.buf, self.pos)
+        return None if match is None else self._fast(match.end())
+
+    def _fast(self, start: int) -> Found | None:
+        """The object at ``buf[start]`` when it ends at one of the next few ``}``."""
+        buf = self.buf
+        end = buf.find("}", start)
+        for _ in range(_FAST_TRIES):
+            if end < 0:
+                return None
+            text = buf[start : end + 1]
+            if text.count("{") > text.count("}"):
+                end = buf.find("}", end + 1)
+                continue
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                return None
+            line = self.line_at(start)
+            self.pos = end + 1
+            return line, value
+        return None
+
+    def parsed(self) -> Found:
+        """Read one value, parsed: its first line and its value."""
         line, end = self._value(capture=True)
         start, self.pos = self.pos, end
-        return line, self.buf[start:end]
+        try:
+            return line, orjson.loads(self.buf[start:end])
+        except orjson.JSONDecodeError as exc:
+            self.fail(f"invalid JSON: {exc.msg}", line + exc.lineno - 1)
 
     def skip(self) -> None:
         """Skip one value, holding at most one chunk of it in memory."""
@@ -258,6 +308,8 @@ class _Lexer:
             end = match.end()
         elif char == "":
             self.truncated("a value")
+        elif char in "]}":
+            self.fail(f"expected a value, found {char!r}", line, "remove the comma before it")
         else:
             self.fail(f"expected a value, found {char!r}", line)
         return line, end

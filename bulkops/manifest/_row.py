@@ -21,6 +21,7 @@ Field = tuple[str, str, object]
 
 _SQUASH = str.maketrans("", "", " _-\t")
 _ACTION_LIST = ", ".join(sorted(ACTIONS))
+_CACHE_SIZE = 4096
 
 
 def find_action(raw: str) -> Action:
@@ -41,8 +42,9 @@ class RowBuilder:
     def __init__(self, label: str, *, default_action: Action | None) -> None:
         self.label = label
         self.default_action = default_action
-        self._params: dict[str, dict[str, Param]] = {
-            a.name: {p.name: p for p in a.params} for a in ACTIONS.values()
+        # Per parameter, a bounded cache of text already read: jobs repeat messages, tags, names.
+        self._params: dict[str, dict[str, tuple[Param, dict[str, object]]]] = {
+            a.name: {p.name: (p, {}) for p in a.params} for a in ACTIONS.values()
         }
         self._required = {
             a.name: [p.name for p in a.params if p.required] for a in ACTIONS.values()
@@ -57,6 +59,8 @@ class RowBuilder:
 
     def action(self, raw: object, *, line: int, column: str) -> Action:
         """The row's action: its own value, else the default; an error when neither is given."""
+        if isinstance(raw, str) and (known := self._actions.get(raw)) is not None:
+            return known
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if self.default_action is None:
                 self.fail(
@@ -107,8 +111,8 @@ class RowBuilder:
         known = self._params[action.name]
         params: dict[str, Any] = {}
         for name, column, raw in fields:
-            param = known.get(name)
-            if param is None:
+            entry = known.get(name)
+            if entry is None:
                 if isinstance(raw, str) and not raw.strip():
                     continue
                 valid = ", ".join(known) or "none"
@@ -118,15 +122,22 @@ class RowBuilder:
                     column=column,
                     hint=f"parameters of {action.name}: {valid}; leave the cell blank",
                 )
-            try:
-                value = read_param(param, raw)
-            except Invalid as exc:
-                self.fail(exc.message, line=line, column=column, hint=exc.hint)
+            param, cache = entry
+            value = cache.get(raw, ABSENT) if isinstance(raw, str) else ABSENT
+            if value is ABSENT:
+                try:
+                    value = read_param(param, raw)
+                except Invalid as exc:
+                    self.fail(exc.message, line=line, column=column, hint=exc.hint)
+                if isinstance(raw, str) and value is not ABSENT:
+                    if len(cache) >= _CACHE_SIZE:
+                        cache.clear()
+                    cache[raw] = value
             if value is not ABSENT:
                 params[name] = value
         for name in self._required[action.name]:
             if name not in params:
-                param = known[name]
+                param = known[name][0]
                 self.fail(
                     f"{action.name} needs {name} ({param.kind.value})",
                     line=line,
