@@ -171,28 +171,57 @@ async def run(ns: argparse.Namespace) -> None:
     cpu_per: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         token_file = Path(tmp) / "token"
-        sim, sim_url = start_server([
-            "-m", "bulkops.sim", "--port", "0", "--devices", str(ns.devices),
-            "--hour-limit", "1000000000", "--second-limit", "1000000000",
-            "--command-delay-s", "0", "--token-file", str(token_file),
-        ])  # fmt: skip
+        sim, sim_url = start_server(
+            [
+                "-m",
+                "bulkops.sim",
+                "--port",
+                "0",
+                "--devices",
+                str(ns.devices),
+                "--hour-limit",
+                "1000000000",
+                "--second-limit",
+                "1000000000",
+                "--command-delay-s",
+                "0",
+                "--token-file",
+                str(token_file),
+            ]
+        )
         bare, bare_url = start_server([str(here), "--serve-bare"])
         try:
             headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
             ids = await fetch_ids(sim_url, headers)
             scenarios: list[tuple[str, str, int, Callable[[int], tuple[str, str]]]] = [
                 ("bare aiohttp GET /ping", bare_url, bare.pid, lambda i: ("GET", "/ping")),
-                ("sim GET /api/v1/devices/{id}", sim_url, sim.pid,
-                 lambda i: ("GET", f"/api/v1/devices/{ids[i % len(ids)]}")),
-                ("sim POST .../action/blankpush", sim_url, sim.pid,
-                 lambda i: ("POST", f"/api/v1/devices/{ids[i % len(ids)]}/action/blankpush")),
-                ("sim POST .../action/updateinventory", sim_url, sim.pid,
-                 lambda i: ("POST", f"/api/v1/devices/{ids[i % len(ids)]}/action/updateinventory")),
-            ]  # fmt: skip
+                (
+                    "sim GET /api/v1/devices/{id}",
+                    sim_url,
+                    sim.pid,
+                    lambda i: ("GET", f"/api/v1/devices/{ids[i % len(ids)]}"),
+                ),
+                (
+                    "sim POST .../action/blankpush",
+                    sim_url,
+                    sim.pid,
+                    lambda i: ("POST", f"/api/v1/devices/{ids[i % len(ids)]}/action/blankpush"),
+                ),
+                (
+                    "sim POST .../action/updateinventory",
+                    sim_url,
+                    sim.pid,
+                    lambda i: (
+                        "POST",
+                        f"/api/v1/devices/{ids[i % len(ids)]}/action/updateinventory",
+                    ),
+                ),
+            ]
             drive = drive_raw if ns.client == "raw" else drive_aiohttp
             for name, url, pid, make in scenarios:
-                await drive(url, make, requests=ns.warmup, concurrency=ns.concurrency,
-                            headers=headers)  # fmt: skip
+                await drive(
+                    url, make, requests=ns.warmup, concurrency=ns.concurrency, headers=headers
+                )
                 cpu0 = cpu_seconds(pid)
                 wall, lat, statuses = await drive(
                     url, make, requests=ns.requests, concurrency=ns.concurrency, headers=headers

@@ -26,8 +26,16 @@ class _Window:
     """One limit over one period, counted as Kong does (rejected requests never count)."""
 
     __slots__ = (
-        "base", "count", "index", "label", "limit", "limit_str", "log", "period_s", "sliding",
-    )  # fmt: skip
+        "base",
+        "count",
+        "index",
+        "label",
+        "limit",
+        "limit_str",
+        "log",
+        "period_s",
+        "sliding",
+    )
 
     def __init__(self, *, label: str, period_s: int, limit: int, base: int, sliding: bool) -> None:
         self.label = label

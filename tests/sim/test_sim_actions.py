@@ -20,20 +20,31 @@ VALID: dict[str, tuple[dict[str, Any] | None, str | None]] = {
     "renewmdmprofile": (None, "InstallProfile"),
     "reinstallagent": (None, "InstallEnterpriseApplication"),
     "clearpasscode": (None, "ClearPasscode"),
-    "deleteuser": ({"UserName": "alice", "DeleteAllUsers": False, "ForceDeletion": True},
-                   "DeleteUser"),
+    "deleteuser": (
+        {"UserName": "alice", "DeleteAllUsers": False, "ForceDeletion": True},
+        "DeleteUser",
+    ),
     "unlockaccount": ({"UserName": "alice"}, "UnlockUserAccount"),
-    "enablelostmode": ({"Message": "Lost", "PhoneNumber": "555", "Footnote": "f"},
-                       "EnableLostMode"),
+    "enablelostmode": (
+        {"Message": "Lost", "PhoneNumber": "555", "Footnote": "f"},
+        "EnableLostMode",
+    ),
     "disablelostmode": (None, "DisableLostMode"),
     "playlostmodesound": (None, "PlayLostModeSound"),
     "updatelocation": (None, "DeviceLocation"),
     "remotedesktop": ({"EnableRemoteDesktop": True}, "EnableRemoteDesktop"),
     "setname": ({"DeviceName": "Renamed"}, "Settings"),
     "lock": ({"Message": "Call IT", "PhoneNumber": "555"}, "DeviceLock"),
-    "erase": ({"PIN": "123456", "PreserveDataPlan": True, "DisallowProximitySetup": False,
-               "ReturnToService": {"Enabled": False}}, "EraseDevice"),
-}  # fmt: skip
+    "erase": (
+        {
+            "PIN": "123456",
+            "PreserveDataPlan": True,
+            "DisallowProximitySetup": False,
+            "ReturnToService": {"Enabled": False},
+        },
+        "EraseDevice",
+    ),
+}
 
 NOT_ALLOWED = "Command is not allowed for current device"
 
@@ -98,9 +109,9 @@ async def test_lock_pins_are_deterministic_per_seed(serve: Serve) -> None:
     for _ in range(2):
         async with serve(seed=21) as api:
             macs = [d for d, r in api.sim.fleet.devices.items() if r["platform"] == "Mac"][:3]
-            pins.append([
-                (await api.post(f"/api/v1/devices/{m}/action/lock")).json()["PIN"] for m in macs
-            ])  # fmt: skip
+            pins.append(
+                [(await api.post(f"/api/v1/devices/{m}/action/lock")).json()["PIN"] for m in macs]
+            )
     assert pins[0] == pins[1] and len(set(pins[0])) == 3
 
 
@@ -164,17 +175,23 @@ async def test_setname_renames_when_the_command_completes(serve: Serve) -> None:
         ("setname", {"DeviceName": 5}, {"DeviceName": ["Not a valid string."]}),
         ("setname", {"DeviceName": "  "}, {"DeviceName": ["This field may not be blank."]}),
         ("remotedesktop", {}, {"EnableRemoteDesktop": ["This field is required."]}),
-        ("remotedesktop", {"EnableRemoteDesktop": "yes"},
-         {"EnableRemoteDesktop": ["Must be a valid boolean."]}),
+        (
+            "remotedesktop",
+            {"EnableRemoteDesktop": "yes"},
+            {"EnableRemoteDesktop": ["Must be a valid boolean."]},
+        ),
         ("restart", {"NotifyUser": 1}, {"NotifyUser": ["Must be a valid boolean."]}),
         ("deleteuser", {"ForceDeletion": True}, {"UserName": ["This field is required."]}),
         ("unlockaccount", {"UserName": None}, {"UserName": ["This field may not be null."]}),
         ("erase", {"PIN": "12ab"}, {"PIN": ["Ensure this field is a 6-digit PIN."]}),
-        ("erase", {"ReturnToService": {"ProfileId": "x"}},
-         {"ReturnToService": ["Enabled: This field is required."]}),
+        (
+            "erase",
+            {"ReturnToService": {"ProfileId": "x"}},
+            {"ReturnToService": ["Enabled: This field is required."]},
+        ),
         ("lock", {"Message": ["x"]}, {"Message": ["Not a valid string."]}),
     ],
-)  # fmt: skip
+)
 async def test_body_validation_errors(api: Api, action: str, body: object, errors: object) -> None:
     mac = api.device_of("Mac")
     r = await api.post(f"/api/v1/devices/{mac}/action/{action}", json=body)
@@ -202,9 +219,10 @@ async def test_unknown_device_on_an_action_is_404(api: Api) -> None:
 async def test_remote_desktop_off_when_already_off_is_refused(api: Api) -> None:
     traits = api.sim.fleet.traits
     mac = next(
-        d for d, r in api.sim.fleet.devices.items()
+        d
+        for d, r in api.sim.fleet.devices.items()
         if r["platform"] == "Mac" and not traits[d]["remote_desktop_enabled"]
-    )  # fmt: skip
+    )
     path = f"/api/v1/devices/{mac}/action/remotedesktop"
     r = await api.post(path, json={"EnableRemoteDesktop": False})
     assert r.status == 400 and r.json() == NOT_ALLOWED
@@ -218,9 +236,10 @@ async def test_lost_mode_cycle(serve: Serve) -> None:
     clock = FakeClock()
     async with serve(clock=clock) as api:
         phone = next(
-            d for d, r in api.sim.fleet.devices.items()
+            d
+            for d, r in api.sim.fleet.devices.items()
             if r["platform"] == "iPhone" and r["lost_mode_status"] == ""
-        )  # fmt: skip
+        )
         base = f"/api/v1/devices/{phone}/action"
         assert (await api.post(f"{base}/playlostmodesound")).json() == NOT_ALLOWED
         assert (await api.post(f"{base}/enablelostmode", json={"Message": "m"})).status == 200

@@ -34,8 +34,18 @@ def test_serves_with_a_0600_token_file_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
     token_file = tmp_path / "sim.token"
     ledger = tmp_path / "ledger.jsonl"
     fleet = tmp_path / "fleet.json"
-    proc, url = _start("--port", "0", "--devices", "12", "--token-file", str(token_file),
-                       "--ledger", str(ledger), "--fleet", str(fleet))  # fmt: skip
+    proc, url = _start(
+        "--port",
+        "0",
+        "--devices",
+        "12",
+        "--token-file",
+        str(token_file),
+        "--ledger",
+        str(ledger),
+        "--fleet",
+        str(fleet),
+    )
     try:
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         token = token_file.read_text().strip()
@@ -59,8 +69,10 @@ def test_serves_with_a_0600_token_file_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
 def test_refuses_a_non_loopback_host() -> None:
     proc = subprocess.run(
         [*CLI, "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert "loopback" in proc.stderr and "--allow-remote" in proc.stderr
 
@@ -71,9 +83,23 @@ def test_sim_command_is_a_plain_function_for_typer() -> None:
     from bulkops.sim.cli import sim_command
 
     params = inspect.signature(sim_command).parameters
-    for name in ("host", "port", "devices", "seed", "time_scale", "hour_limit", "second_limit",
-                 "sliding_window", "no_rate_limit_headers", "ledger", "fleet", "token_file",
-                 "allow_remote", "error_5xx_rate", "reset_after_rate"):  # fmt: skip
+    for name in (
+        "host",
+        "port",
+        "devices",
+        "seed",
+        "time_scale",
+        "hour_limit",
+        "second_limit",
+        "sliding_window",
+        "no_rate_limit_headers",
+        "ledger",
+        "fleet",
+        "token_file",
+        "allow_remote",
+        "error_5xx_rate",
+        "reset_after_rate",
+    ):
         assert name in params, name
     assert params["host"].default == "127.0.0.1" and params["port"].default == 8765
     assert "token" not in params, "the token never travels on argv"
@@ -81,9 +107,16 @@ def test_sim_command_is_a_plain_function_for_typer() -> None:
 
 @pytest.mark.parametrize(
     ("host", "ok"),
-    [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("localhost", True),
-     ("0.0.0.0", False), ("192.168.1.4", False), ("example.com", False)],
-)  # fmt: skip
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.4", False),
+        ("example.com", False),
+    ],
+)
 def test_is_loopback(host: str, ok: bool) -> None:
     assert is_loopback(host) is ok
 

@@ -5,10 +5,23 @@ from __future__ import annotations
 from simkit import Api
 
 DETAIL_KEYS = {
-    "general", "mdm", "activation_lock", "filevault", "lost_mode", "automated_device_enrollment",
-    "kandji_agent", "hardware_overview", "volumes", "network", "recovery_information", "users",
-    "installed_profiles", "apple_business_manager", "security_information", "tags",
-}  # fmt: skip
+    "general",
+    "mdm",
+    "activation_lock",
+    "filevault",
+    "lost_mode",
+    "automated_device_enrollment",
+    "kandji_agent",
+    "hardware_overview",
+    "volumes",
+    "network",
+    "recovery_information",
+    "users",
+    "installed_profiles",
+    "apple_business_manager",
+    "security_information",
+    "tags",
+}
 
 
 async def test_details_of_a_mac_and_an_iphone(api: Api) -> None:
@@ -27,8 +40,12 @@ async def test_details_of_a_mac_and_an_iphone(api: Api) -> None:
     body = (await api.get(f"/api/v1/devices/{phone}/details")).json()
     assert set(body) == DETAIL_KEYS | {"cellular"}
     assert body["security_information"]["remote_desktop_enabled"] is None
-    assert set(body["cellular"]) == {"voice_roaming", "data_roaming", "cellular_technology",
-                                     "subscriptions"}  # fmt: skip
+    assert set(body["cellular"]) == {
+        "voice_roaming",
+        "data_roaming",
+        "cellular_technology",
+        "subscriptions",
+    }
     tv = api.device_of("AppleTV")
     body = (await api.get(f"/api/v1/devices/{tv}/details")).json()
     assert set(body) == DETAIL_KEYS - {"lost_mode"}
@@ -71,8 +88,15 @@ async def test_activity_starts_with_enrollment_and_records_changes(api: Api) -> 
     assert r["device_id"] == mac
     first = r["activity"]["results"][0]
     assert first["action_type"] == "enrollment"
-    assert set(first) == {"id", "created_at", "action_type", "details", "computer", "blueprint",
-                          "user"}  # fmt: skip
+    assert set(first) == {
+        "id",
+        "created_at",
+        "action_type",
+        "details",
+        "computer",
+        "blueprint",
+        "user",
+    }
     await api.patch(f"/api/v1/devices/{mac}", json={"asset_tag": "NEW-1"})
     r = (await api.get(f"/api/v1/devices/{mac}/activity")).json()
     assert r["activity"]["count"] == 2

@@ -124,17 +124,33 @@ async def test_patch_sets_blueprint_user_asset_tag_and_tags(api: Api) -> None:
     user = list(fleet.users.values())[2]
     r = await api.patch(
         f"{DEVICES}/{device_id}",
-        json={"blueprint_id": bp["id"], "user": user["id"], "asset_tag": "A-1040",
-              "tags": ["wave-9", "hq", "wave-9"]},
-    )  # fmt: skip
+        json={
+            "blueprint_id": bp["id"],
+            "user": user["id"],
+            "asset_tag": "A-1040",
+            "tags": ["wave-9", "hq", "wave-9"],
+        },
+    )
     assert r.status == 200
     body = r.json()
-    short = {"device_id", "device_name", "serial_number", "user", "asset_tag", "blueprint_id",
-             "blueprint_name", "tags"}  # fmt: skip
+    short = {
+        "device_id",
+        "device_name",
+        "serial_number",
+        "user",
+        "asset_tag",
+        "blueprint_id",
+        "blueprint_name",
+        "tags",
+    }
     assert short <= set(body)
     assert body["blueprint_id"] == bp["id"] and body["blueprint_name"] == bp["name"]
-    assert body["user"] == {"email": user["email"], "name": user["name"], "id": user["id"],
-                            "is_archived": user["archived"]}  # fmt: skip
+    assert body["user"] == {
+        "email": user["email"],
+        "name": user["name"],
+        "id": user["id"],
+        "is_archived": user["archived"],
+    }
     assert body["asset_tag"] == "A-1040"
     assert body["tags"] == ["wave-9", "hq"]
     assert "wave-9" in {t["name"] for t in fleet.tags.values()}, "unknown tag names are created"

@@ -58,9 +58,10 @@ async def test_users_small_pages_and_email_filter(api: Api) -> None:
     assert [u["id"] for u in seen] == list(api.sim.fleet.users)
     user = seen[5]
     owned = sum(
-        1 for d in api.sim.fleet.devices.values()
+        1
+        for d in api.sim.fleet.devices.values()
         if isinstance(d["user"], dict) and d["user"]["id"] == user["id"]
-    )  # fmt: skip
+    )
     assert user["device_count"] == owned
     local = user["email"].split("@")[0]
     hits = (await api.get("/api/v1/users", params={"email": local.upper()})).json()["results"]
@@ -106,8 +107,10 @@ async def test_ade_get_and_patch(api: Api) -> None:
     assert (body["user_id"], body["user"], body["asset_tag"]) == (user, user, "ADE-1")
     bad = await api.patch(f"{ADE}/{ade_id}", json={"blueprint_id": "nope", "asset_tag": ""})
     assert bad.status == 400
-    assert bad.json() == {"blueprint_id": ["Enter a valid UUID."],
-                          "asset_tag": ["This field may not be blank."]}  # fmt: skip
+    assert bad.json() == {
+        "blueprint_id": ["Enter a valid UUID."],
+        "asset_tag": ["This field may not be blank."],
+    }
     assert fleet.ade_devices[ade_id]["asset_tag"] == "ADE-1"
     missing = await api.get(f"{ADE}/00000000-0000-4000-8000-000000000000")
     assert missing.status == 404

@@ -88,8 +88,11 @@ async def test_latency_delays_every_request(serve: Serve) -> None:
 
 @pytest.mark.parametrize("kind", ["text", "html404", "empty", "truncated"])
 async def test_odd_responses(serve: Serve, kind: str) -> None:
-    faults = Faults(odd_responses_rate=1.0, odd_kinds=(kind,),  # type: ignore[arg-type]
-                    routes=frozenset({("GET", "/api/v1/devices/{device_id}")}))  # fmt: skip
+    faults = Faults(
+        odd_responses_rate=1.0,
+        odd_kinds=(kind,),  # type: ignore[arg-type]
+        routes=frozenset({("GET", "/api/v1/devices/{device_id}")}),
+    )
     async with serve(faults=faults) as api:
         mac = api.device_of("Mac")
         r = await api.get(f"/api/v1/devices/{mac}")

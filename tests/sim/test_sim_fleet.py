@@ -11,12 +11,29 @@ import pytest
 from bulkops.sim import Fleet, generate_fleet
 
 DEVICE_KEYS = [
-    "device_id", "device_name", "model", "serial_number", "platform", "os_version",
-    "supplemental_build_version", "supplemental_os_version_extra", "last_check_in", "user",
-    "asset_tag", "blueprint_id", "blueprint_name", "mdm_enabled", "agent_installed",
-    "is_missing", "is_removed", "agent_version", "first_enrollment", "last_enrollment",
-    "lost_mode_status", "tags",
-]  # fmt: skip
+    "device_id",
+    "device_name",
+    "model",
+    "serial_number",
+    "platform",
+    "os_version",
+    "supplemental_build_version",
+    "supplemental_os_version_extra",
+    "last_check_in",
+    "user",
+    "asset_tag",
+    "blueprint_id",
+    "blueprint_name",
+    "mdm_enabled",
+    "agent_installed",
+    "is_missing",
+    "is_removed",
+    "agent_version",
+    "first_enrollment",
+    "last_enrollment",
+    "lost_mode_status",
+    "tags",
+]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 

@@ -11,8 +11,23 @@ from simkit import HOUR_ALIGNED, FakeClock
 from bulkops.sim import LedgerEntry
 from bulkops.sim.ledger import Ledger
 
-FIELDS = ["seq", "t_real", "t_virtual", "method", "path", "route", "device_id", "action", "token",
-          "status", "outcome", "applied", "pin", "fault", "reason"]  # fmt: skip
+FIELDS = [
+    "seq",
+    "t_real",
+    "t_virtual",
+    "method",
+    "path",
+    "route",
+    "device_id",
+    "action",
+    "token",
+    "status",
+    "outcome",
+    "applied",
+    "pin",
+    "fault",
+    "reason",
+]
 
 
 async def test_entries_record_every_request_in_order(serve: Serve, tmp_path: Path) -> None:
@@ -27,8 +42,11 @@ async def test_entries_record_every_request_in_order(serve: Serve, tmp_path: Pat
         assert [e.seq for e in entries] == [1, 2, 3]
         first = entries[0]
         assert (first.method, first.route, first.device_id, first.action) == (
-            "POST", "/api/v1/devices/{device_id}/action/lock", mac, "lock",
-        )  # fmt: skip
+            "POST",
+            "/api/v1/devices/{device_id}/action/lock",
+            mac,
+            "lock",
+        )
         assert (first.status, first.outcome, first.applied, first.pin) == (
             200,
             "applied",
@@ -37,8 +55,9 @@ async def test_entries_record_every_request_in_order(serve: Serve, tmp_path: Pat
         )
         assert first.t_real == clock.t and first.t_virtual == clock.t * 2.0
         assert (entries[1].outcome, entries[1].reason) == (
-            "rejected", "This device is already locked.",
-        )  # fmt: skip
+            "rejected",
+            "This device is already locked.",
+        )
         assert (entries[2].outcome, entries[2].token) == ("unauthorized", None)
         token = api.token
     lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
@@ -49,9 +68,16 @@ async def test_entries_record_every_request_in_order(serve: Serve, tmp_path: Pat
 
 def _entry(seq: int, t: float, **kw: object) -> LedgerEntry:
     fields: dict[str, object] = {
-        "method": "POST", "path": "/p", "route": "/r", "device_id": "d1", "action": "lock",
-        "token": "token-1", "status": 200, "outcome": "applied", "applied": True,
-    }  # fmt: skip
+        "method": "POST",
+        "path": "/p",
+        "route": "/r",
+        "device_id": "d1",
+        "action": "lock",
+        "token": "token-1",
+        "status": 200,
+        "outcome": "applied",
+        "applied": True,
+    }
     fields.update(kw)
     return LedgerEntry(seq=seq, t_real=t, t_virtual=t, **fields)  # type: ignore[arg-type]
 

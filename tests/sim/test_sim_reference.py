@@ -65,10 +65,16 @@ def shape_diff(example: Any, actual: Any, path: str = "$") -> list[str]:
     if example is None or actual is None or path in OPAQUE:
         return []
     leaf = path.rsplit(".", 1)[-1]
-    if leaf in USER_FIELDS and {type(example), type(actual)} <= {dict, str}:
-        if example == "" or actual == "" or isinstance(example, type(actual)):
-            if not (isinstance(example, dict) and isinstance(actual, dict)):
-                return []
+    if (
+        leaf in USER_FIELDS
+        and "" in (example, actual)
+        and {type(example), type(actual)}
+        <= {
+            dict,
+            str,
+        }
+    ):
+        return []  # no user assigned: `""` stands where the object would be
     if isinstance(example, dict):
         if not isinstance(actual, dict):
             return [f"{path}: object vs {type(actual).__name__}"]
@@ -262,7 +268,7 @@ CASES: dict[tuple[str, str], Case] = {
         pick=lambda api: _first(
             api, lambda r: r["platform"] == "iPad" and r["lost_mode_status"] == ""
         ),
-    ),  # fmt: skip
+    ),
     ("Disable Lost Mode", "Disable Lost Mode"): _action("disablelostmode", pick=_lost),
     ("Play Lost Mode Sound", "Play Lost Mode Sound"): _action("playlostmodesound", pick=_lost),
     ("Update Location", "Update Location"): _action("updatelocation", pick=_lost),
@@ -278,7 +284,7 @@ CASES: dict[tuple[str, str], Case] = {
                 "ProfileId": "c0148e35-c734-4402-b2fb-1c61aab72550",
             },
         },
-    ),  # fmt: skip
+    ),
     # The simulator knows no Wi-Fi profiles: an id that is not a UUID is "not in scope".
     ("Erase Device", "RTS - Profile not in scope"): _action(
         "erase",
@@ -312,16 +318,21 @@ def test_every_saved_example_of_a_served_endpoint_has_a_case() -> None:
 def test_shape_diff_catches_what_it_should() -> None:
     example = {"a": 1, "user": {"id": "x"}, "items": [{"k": "v"}], "flag": True, "n": None}
     assert shape_diff(example, {"a": 2, "user": "", "items": [], "flag": False, "n": "s"}) == []
-    assert shape_diff(example, {"a": "1", "user": {"id": "y"}, "items": [{"k": 1}],
-                                "flag": 1, "n": 0}) == [  # fmt: skip
-        "$.a: int vs str", "$.items[].k: str vs int", "$.flag: bool vs int",
-    ]  # fmt: skip
+    assert shape_diff(
+        example, {"a": "1", "user": {"id": "y"}, "items": [{"k": 1}], "flag": 1, "n": 0}
+    ) == [
+        "$.a: int vs str",
+        "$.items[].k: str vs int",
+        "$.flag: bool vs int",
+    ]
     assert shape_diff({"a": 1, "b": 2}, {"a": 1, "c": 3}) == [
-        "$: missing ['b']", "$: extra ['c']",
-    ]  # fmt: skip
+        "$: missing ['b']",
+        "$: extra ['c']",
+    ]
     assert shape_diff({"user": {"id": "x"}}, {"user": {"name": "y"}}) == [
-        "$.user: missing ['id']", "$.user: extra ['name']",
-    ]  # fmt: skip
+        "$.user: missing ['id']",
+        "$.user: extra ['name']",
+    ]
     assert shape_diff([{"a": 1}], {"a": 1}) == ["$: array vs dict"]
 
 

@@ -17,9 +17,20 @@ from bulkops.sim import Faults, SimConfig, Simulator
 def test_public_names() -> None:
     for name in ("Simulator", "SimConfig", "Faults"):
         assert name in sim_pkg.__all__
-    cfg = SimConfig(devices=5, seed=7, time_scale=1.0, hour_limit=10_000, second_limit=50,
-                    window="fixed", rate_limit_headers=True, faults=Faults(), ledger_path=None,
-                    fleet_path=None, ade_devices=10, duplicate_serials=0)  # fmt: skip
+    cfg = SimConfig(
+        devices=5,
+        seed=7,
+        time_scale=1.0,
+        hour_limit=10_000,
+        second_limit=50,
+        window="fixed",
+        rate_limit_headers=True,
+        faults=Faults(),
+        ledger_path=None,
+        fleet_path=None,
+        ade_devices=10,
+        duplicate_serials=0,
+    )
     sim = Simulator(cfg)
     assert len(sim.fleet.devices) == 5 and len(sim.fleet.ade_devices) == 10
     assert sim.fleet.blueprints and sim.fleet.users
