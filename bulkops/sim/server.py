@@ -280,7 +280,9 @@ class Simulator:
 
         thread = threading.Thread(target=run, name="bulkops-sim", daemon=True)
         thread.start()
-        ready.wait(timeout=60)
+        if not ready.wait(timeout=60):
+            loop.call_soon_threadsafe(stop.set)
+            raise RuntimeError("simulator did not start within 60 s")
         if "error" in box:
             raise RuntimeError("simulator failed to start") from box["error"]
         try:

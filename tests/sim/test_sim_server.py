@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import urllib.request
 from pathlib import Path
 
 import orjson
+import pytest
 from conftest import Serve
 from simkit import FakeClock
 
@@ -96,3 +98,13 @@ async def test_same_seed_and_requests_give_the_same_answers(serve: Serve) -> Non
 
     assert await session(5) == await session(5)
     assert await session(5) != await session(6)
+
+
+def test_in_thread_reports_a_bind_failure() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        sim = Simulator(SimConfig(devices=2))
+        with pytest.raises(RuntimeError, match="failed to start"), sim.in_thread(port=port):
+            pass
