@@ -1,11 +1,13 @@
 """CSV manifests, read one record at a time.
 
 The separator (``,``, ``;`` or tab) is sniffed from the header line, unless an Excel ``sep=;``
-line comes first. Every cell is text and is trimmed; ``00123`` stays ``00123``. Blank lines and rows
-whose cells are all blank (Excel's ``,,,,``) are skipped. Quoted cells may hold separators, quotes
-written twice and line breaks. A row may have fewer cells than the header (the rest are blank) but
-not more, unless the extra cells are blank. Line numbers are physical lines: the line where a
-record starts, the header being line 1 in most files.
+line comes first. Every cell is text and is trimmed; ``00123`` stays ``00123``. Blank lines and
+rows whose cells are all blank (Excel's ``,,,,``) are skipped. Quoted cells may hold separators,
+quotes written twice and line breaks; text after a closing quote is kept (``"Call" IT`` reads
+``Call IT``), but a quote still open at the end of the file is an error naming the line where it
+opened. A row may have fewer cells than the header (the rest are blank) but not more, unless the
+extra cells are blank. Line numbers are physical lines: the line where a record starts, the
+header being line 1 in most files.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def iter_csv(
         quotechar='"',
         doublequote=True,
         skipinitialspace=True,
-        strict=True,
+        strict=False,
     )
     header = feed.next_record(reader) or []
     header_line = feed.start()
@@ -203,7 +205,7 @@ def _layout(header: list[str], line: int, builder: RowBuilder) -> _Layout:
         builder.fail(
             "no action column",
             line=line,
-            hint="add an action column, or give the action for every row (--action)",
+            hint="add an action column, or give one action for every row with --action",
         )
     return lay
 
@@ -235,6 +237,7 @@ class _Feed:
         self.record: list[str] = []
         self.chars = 0
         self.separator = ","
+        self.exhausted = False
 
     def __iter__(self) -> _Feed:
         return self
@@ -242,6 +245,9 @@ class _Feed:
     def __next__(self) -> str:
         try:
             line = next(self._lines)
+        except StopIteration:
+            self.exhausted = True
+            raise
         except LineTooLong:
             message = f"line is longer than {MAX_LINE_CHARS // (1024 * 1024)} MiB"
             raise self._error(message, self.count + 1, quote=True) from None
@@ -267,23 +273,22 @@ class _Feed:
     def next_record(self, reader: Iterator[list[str]]) -> list[str] | None:
         """The next record's cells, ``None`` at the end; raises :class:`ManifestError`."""
         try:
-            return next(reader)
+            cells = next(reader)
         except StopIteration:
             return None
         except csv.Error as exc:
             text = str(exc)
             if "field limit" in text:
-                message = f"cell is longer than {MAX_CELL_CHARS // 1024} KiB"
-                hint = "is a quote left open?" if len(self.record) > 1 else ""
-                raise self._error(message, self.start(), hint) from None
-            if "expected after" in text:
-                raise self._error(
-                    "text after a closing quote",
-                    self.count,
-                    "a quoted value must end with a quote right before the separator; "
-                    'write a quote inside a quoted value as ""',
-                ) from None
+                limit = f"{MAX_CELL_CHARS // 1024} KiB"
+                opened = self._open_quote() if len(self.record) > 1 else None
+                if opened is not None:
+                    message = f"a quote opened on this line is not closed within {limit}"
+                    raise self._error(message, opened, "is the closing quote missing?") from None
+                raise self._error(f"cell is longer than {limit}", self.start()) from None
             raise self._error(f"cannot read this row: {text}", self.start(), quote=True) from None
+        if self.exhausted and self._open_quote() is not None:
+            raise self._error("the file ends inside a quoted value", self.start(), quote=True)
+        return cells
 
     def _error(
         self, message: str, line: int, hint: str = "", *, quote: bool = False

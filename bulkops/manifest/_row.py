@@ -67,7 +67,7 @@ class RowBuilder:
                     "no action for this row",
                     line=line,
                     column=column,
-                    hint="fill in the action, or give a default action (--action)",
+                    hint="fill in the action, or give a default action with --action",
                 )
             return self.default_action
         if not isinstance(raw, str):
@@ -115,12 +115,12 @@ class RowBuilder:
             if entry is None:
                 if isinstance(raw, str) and not raw.strip():
                     continue
-                valid = ", ".join(known) or "none"
+                takes = ", ".join(known) if known else "no parameters"
                 self.fail(
                     f"{name} is not a parameter of {action.name}",
                     line=line,
                     column=column,
-                    hint=f"parameters of {action.name}: {valid}; leave the cell blank",
+                    hint=f"{action.name} takes {takes}; leave {name} blank for this row",
                 )
             param, cache = entry
             value = cache.get(raw, ABSENT) if isinstance(raw, str) else ABSENT

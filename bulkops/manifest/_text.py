@@ -43,7 +43,7 @@ class DecodeProblem(Exception):
 
     def __init__(self, message: str, *, offset: int, hint: str = "") -> None:
         super().__init__(message)
-        self.message = f"{message} (byte offset {offset})"
+        self.message = message
         self.offset = offset
         self.hint = hint
 
@@ -58,7 +58,8 @@ def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iter
         head = handle.read(chunk_bytes)
         for magic, what in _SIGNATURES:
             if head.startswith(magic):
-                raise DecodeProblem(f"{_NOT_TEXT}: this is {what}", offset=0, hint=_SAVE_AS_CSV)
+                message = f"{_NOT_TEXT}: this is {what}"
+                raise DecodeProblem(message, offset=0, hint=_SAVE_AS_CSV)
         reader = _Reader(head)
         chunk = head[reader.bom :]
         offset = reader.bom
@@ -109,9 +110,9 @@ class _Reader:
         data = chunk if nul < 0 else chunk[:nul]
         text, problem = self._step_8bit(data, offset, final or nul >= 0)
         if problem is None and nul >= 0:
-            problem = DecodeProblem(
-                f"{_NOT_TEXT}: it holds a NUL byte", offset=offset + nul, hint=_SAVE_AS_CSV
-            )
+            where = offset + nul
+            message = f"{_NOT_TEXT}: a NUL byte at byte offset {where}"
+            problem = DecodeProblem(message, offset=where, hint=_SAVE_AS_CSV)
         return text, problem
 
     def _step_wide(
@@ -125,11 +126,14 @@ class _Reader:
             self.pending = whole[used:]
         except UnicodeDecodeError as exc:
             text, _ = self.decode(whole[: exc.start], "strict", True)
-            problem = DecodeProblem(f"{_NOT_TEXT}: invalid UTF-16", offset=start + exc.start)
+            where = start + exc.start
+            message = f"{_NOT_TEXT}: invalid UTF-16 at byte offset {where}"
+            problem = DecodeProblem(message, offset=where)
         nul = text.find("\x00")
         if nul >= 0:
-            message = f"{_NOT_TEXT}: it holds a NUL character"
-            return text[:nul], DecodeProblem(message, offset=start + 2 * nul, hint=_SAVE_AS_CSV)
+            where = start + 2 * nul
+            message = f"{_NOT_TEXT}: a NUL character at byte offset {where}"
+            return text[:nul], DecodeProblem(message, offset=where, hint=_SAVE_AS_CSV)
         return text, problem
 
     def _step_8bit(self, data: bytes, offset: int, final: bool) -> tuple[str, DecodeProblem | None]:
@@ -144,7 +148,7 @@ class _Reader:
         except UnicodeDecodeError as exc:
             good = whole[: exc.start].decode("utf-8")
             where = start + exc.start
-            byte = f"0x{whole[exc.start]:02X}"
+            byte = f"0x{whole[exc.start]:02X} at byte offset {where}"
             if self.strict_utf8:
                 message = f"byte {byte} is not UTF-8, although the file starts with a UTF-8 mark"
                 return good, DecodeProblem(message, offset=where, hint=_SAVE_AS_CSV)
@@ -164,8 +168,10 @@ def _cp1252(data: bytes, offset: int) -> tuple[str, DecodeProblem | None]:
     try:
         return data.decode("cp1252"), None
     except UnicodeDecodeError as exc:
-        message = f"{_NOT_TEXT}: byte 0x{data[exc.start]:02X} is neither UTF-8 nor Windows-1252"
-        problem = DecodeProblem(message, offset=offset + exc.start, hint=_SAVE_AS_CSV)
+        where = offset + exc.start
+        byte = f"0x{data[exc.start]:02X} at byte offset {where}"
+        message = f"{_NOT_TEXT}: byte {byte} is neither UTF-8 nor Windows-1252"
+        problem = DecodeProblem(message, offset=where, hint=_SAVE_AS_CSV)
         return data[: exc.start].decode("cp1252"), problem
 
 

@@ -18,6 +18,9 @@ A value is a CSV cell (always text) or a JSON value. Text is trimmed first. Then
   user           a UUID (returned in lower case) or an email address
   ============== ===========================================================================
 
+**Apostrophes.** A leading ``'`` before ``=``, ``+``, ``-`` or ``@`` is dropped: it is how
+spreadsheets, and bulkops' own reports (``failed.csv``), mark such text as not a formula.
+
 **Formulas.** Text that a spreadsheet would run as a formula is refused, so that a value sent to
 the API cannot come back as an attack when someone opens an export in Excel: text may not start
 with ``=`` or ``@``; it may start with ``+`` or ``-`` only when it is a number or phone number
@@ -69,6 +72,7 @@ _BOOLS = {
     "n": False,
     "0": False,
 }
+_ESCAPED = frozenset("=+-@")
 _EXCEL_TEXT = "format the column as Text in Excel, type the values again and re-export the CSV"
 
 
@@ -140,6 +144,8 @@ def read_param(param: Param, raw: object) -> object:
             return ABSENT
         if text.lower() in CLEAR_MARKERS:
             return _clear(param)
+        if text[0] == "'" and text[1:2] in _ESCAPED:
+            text = text[1:]
         return _TEXT_RULES[param.kind](param, text)
     return _JSON_RULES[param.kind](param, raw)
 
@@ -162,14 +168,14 @@ def _clear(param: Param) -> object:
     if not param.clearable:
         raise Invalid(
             f"{param.name} cannot be cleared",
-            "leave the cell blank to keep the current value",
+            "leave it blank to keep the current value",
         )
     return None
 
 
 def _text(param: Param, text: str) -> str:
     if len(text) > param.max_len:
-        raise Invalid(f"is {len(text)} characters long; the most is {param.max_len}")
+        raise Invalid(f"{len(text)} characters long; at most {param.max_len} are allowed")
     control = _CONTROL.search(text)
     if control is not None:
         raise Invalid(
@@ -188,7 +194,7 @@ def _text(param: Param, text: str) -> str:
 def _bool(param: Param, text: str) -> bool:
     value = _BOOLS.get(text.lower())
     if value is None:
-        raise Invalid(f"{quote(text)} is not true or false", "write true or false (or yes/no)")
+        raise Invalid(f"{quote(text)} is not true or false", "write true or false, yes or no")
     return value
 
 
