@@ -4,6 +4,7 @@ Each server runs in its own subprocess (uvloop), the client in this process, so 
 server do not share a core on a multi-core machine. Usage:
 
     python benchmarks/bench_sim.py [--requests 20000] [--concurrency 64] [--devices 1000]
+                                   [--rounds 3] [--client raw|aiohttp]
 """
 
 from __future__ import annotations
@@ -148,14 +149,14 @@ async def fetch_ids(base_url: str, headers: dict[str, str]) -> list[str]:
             offset += 300
 
 
-def row(
-    name: str, n: int, wall: float, lat: list[float], statuses: dict[int, int], cpu_s: float
-) -> str:
+def row(name: str, n: int, runs: list[tuple[float, list[float], dict[int, int], float]]) -> str:
+    """One table row: the median round by wall time."""
+    wall, lat, statuses, _cpu = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     lat_ms = sorted(x * 1000 for x in lat)
     p50 = statistics.median(lat_ms)
     p99 = lat_ms[int(len(lat_ms) * 0.99) - 1]
     codes = ",".join(f"{k}:{v}" for k, v in sorted(statuses.items()))
-    cpu_us = cpu_s / n * 1e6
+    cpu_us = statistics.median(r[3] for r in runs) / n * 1e6
     return (
         f"| {name} | {n} | {wall:.2f} | {n / wall:,.0f} | {p50:.2f} | {p99:.2f} "
         f"| {cpu_us:.0f} | {1e6 / cpu_us:,.0f} | {codes} |"
@@ -218,23 +219,34 @@ async def run(ns: argparse.Namespace) -> None:
                 ),
             ]
             drive = drive_raw if ns.client == "raw" else drive_aiohttp
-            for name, url, pid, make in scenarios:
-                await drive(
-                    url, make, requests=ns.warmup, concurrency=ns.concurrency, headers=headers
-                )
-                cpu0 = cpu_seconds(pid)
-                wall, lat, statuses = await drive(
-                    url, make, requests=ns.requests, concurrency=ns.concurrency, headers=headers
-                )
-                cpu = cpu_seconds(pid) - cpu0
-                results[name] = ns.requests / wall
-                cpu_per[name] = cpu / ns.requests
-                rows.append(row(name, ns.requests, wall, lat, statuses, cpu))
+            runs: dict[str, list[tuple[float, list[float], dict[int, int], float]]] = {}
+            for _round in range(ns.rounds):  # interleaved, so background noise hits all alike
+                for name, url, pid, make in scenarios:
+                    await drive(
+                        url, make, requests=ns.warmup, concurrency=ns.concurrency, headers=headers
+                    )
+                    cpu0 = cpu_seconds(pid)
+                    wall, lat, statuses = await drive(
+                        url,
+                        make,
+                        requests=ns.requests,
+                        concurrency=ns.concurrency,
+                        headers=headers,
+                    )
+                    runs.setdefault(name, []).append((wall, lat, statuses, cpu_seconds(pid) - cpu0))
+            for name, rounds in runs.items():
+                walls = sorted(r[0] for r in rounds)
+                results[name] = ns.requests / walls[len(walls) // 2]
+                cpu_per[name] = statistics.median(r[3] for r in rounds) / ns.requests
+                rows.append(row(name, ns.requests, rounds))
         finally:
             for proc in (sim, bare):
                 proc.terminate()
                 proc.wait(timeout=10)
-    print(f"client: {ns.client}, concurrency {ns.concurrency}, {ns.requests} requests each")
+    print(
+        f"client: {ns.client}, concurrency {ns.concurrency}, {ns.requests} requests per "
+        f"scenario and round, median of {ns.rounds} rounds"
+    )
     print(
         "| scenario | requests | seconds | req/s | p50 ms | p99 ms "
         "| server CPU µs/req | CPU-bound req/s | statuses |"
@@ -257,6 +269,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--devices", type=int, default=1_000)
     parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.serve_bare:
