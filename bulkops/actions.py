@@ -279,7 +279,7 @@ _CATALOGUE = (
         params=(_MESSAGE, _PHONE),
         destructive=True,
         mdm_command="DeviceLock",
-        secret_key="PIN",
+        secret_key="PIN",  # noqa: S106 - the response key, not a password
         secret_path=DEVICE_PATH + "/secrets/unlockpin",
         conflicts=frozenset({"erase"}),
     ),

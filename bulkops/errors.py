@@ -95,9 +95,16 @@ class TransportError(ApiError):
     """No HTTP response arrived; ``maybe_applied`` when the request may have reached the server."""
 
     def __init__(
-        self, message: str, *, method: str = "", path: str = "", maybe_applied: bool = True
+        self,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        maybe_applied: bool = True,
+        timed_out: bool = False,
     ) -> None:
         self.maybe_applied = maybe_applied
+        self.timed_out = timed_out
         super().__init__(message, method=method, path=path)
 
 

@@ -1,0 +1,275 @@
+"""``bulkops run``, ``plan`` and ``resume``: parse, confirm, drive, render."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+import typer
+
+from bulkops.cli._common import (
+    EXIT_INVALID,
+    err,
+    fail,
+    human_s,
+    is_interactive,
+    out,
+    run_async,
+)
+from bulkops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bulkops.engine import Engine, Progress
+    from bulkops.job import JobConfig, JobResult, Plan
+    from bulkops.store import RunInfo, Store
+
+
+def job_config(
+    *,
+    db: Path,
+    out_dir: Path | None,
+    base_url: str | None,
+    subdomain: str | None,
+    region: str,
+    token_file: Path | None,
+    rate: str,
+    per_second: int,
+    budget_db: Path | None,
+    concurrency: int,
+    resend_unknown: bool = False,
+) -> JobConfig:
+    """Options → a frozen ``JobConfig`` (token loaded, URL checked)."""
+    from bulkops.budget import Rate
+    from bulkops.client import Connection
+    from bulkops.credentials import base_url_for, load_token, tenant_of
+    from bulkops.engine import RunOptions
+    from bulkops.job import JobConfig
+
+    url = base_url_for(base_url=base_url, subdomain=subdomain, region=region)
+    token = load_token(token_file)
+    try:
+        parsed = Rate.parse(rate)
+    except ValueError as exc:
+        raise ConfigError(f"--rate {rate!r}: {exc}") from None
+    if concurrency < 1 or concurrency > 256:
+        raise ConfigError(f"--concurrency {concurrency}: use a number from 1 to 256")
+    if per_second < 1 or per_second > 50:
+        raise ConfigError(
+            f"--per-second {per_second}: use a number from 1 to 50 (the gateway's limit)"
+        )
+    return JobConfig(
+        connection=Connection(base_url=url, token=token),
+        tenant=tenant_of(url),
+        db_path=db,
+        out_dir=out_dir,
+        rate=parsed,
+        per_second=per_second,
+        budget_db=budget_db,
+        options=RunOptions(concurrency=concurrency, resend_unknown=resend_unknown),
+    )
+
+
+def print_plan(plan: Plan, config: JobConfig) -> None:
+    """The plan as a person reads it."""
+    run = plan.run
+    verb = "continues" if plan.resumed else "is"
+    out.print(f"run {run.run_id} {verb} {run.total} items from {run.manifest_path} on {run.tenant}")
+    for action, n in plan.actions.items():
+        flag = "  (destructive)" if action in plan.destructive else ""
+        out.print(f"  {action:<18} {n:>8}{flag}")
+    budget = config.rate
+    hours = plan.requests_max / max(budget.count / budget.period_s * 3600.0, 1e-9)
+    out.print(
+        f"requests: at most {plan.requests_max} ({plan.serial_rows} serial-number lookups) · "
+        f"at {budget.count}/{_unit(budget.period_s)} ≈ {human_s(hours * 3600)}"
+    )
+    out.print("token permissions needed: " + ", ".join(plan.permissions))
+
+
+def _unit(period_s: float) -> str:
+    return {3600.0: "h", 60.0: "m", 1.0: "s"}.get(period_s, f"{period_s:g}s")
+
+
+def confirm_destructive(plan: Plan, *, yes: bool) -> None:
+    """State the count and the tenant; ask, or require ``--yes`` when nobody can answer."""
+    if not plan.destructive:
+        return
+    what = ", ".join(f"{a} on {n} devices" for a, n in plan.destructive.items())
+    line = f"This run will {what} in tenant {plan.run.tenant}."
+    if yes:
+        err.print(line + " (confirmed by --yes)")
+        return
+    if not is_interactive():
+        raise ConfigError(f"{line} Pass --yes to confirm (nobody is at the terminal to ask)")
+    answer = typer.prompt(f"{line} Type the tenant name to go on", default="", show_default=False)
+    if answer.strip() != plan.run.tenant.split(".", 1)[0] and answer.strip() != plan.run.tenant:
+        raise ConfigError("not confirmed; nothing was sent")
+
+
+def print_result(result: JobResult, *, as_json: bool) -> None:
+    """The summary, then where the reports are."""
+    s = result.summary
+    if as_json:
+        data = s.as_dict() | {"reports": str(result.reports.folder), "exit_code": result.exit_code}
+        if result.stopped:
+            data["stopped"] = result.stopped
+        out.print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode(), markup=False)
+        return
+    parts = " · ".join(f"{k} {v}" for k, v in s.outcomes.items())
+    out.print(f"run {s.run_id} on {s.tenant}: {s.total} items — {parts}")
+    dur = (s.finished_at or 0) - (s.started_at or 0) if s.started_at and s.finished_at else None
+    out.print(f"requests {s.requests} ({s.rate_limited} × 429) in {human_s(dur)}")
+    files = [
+        p.name
+        for p in (
+            result.reports.results_csv,
+            result.reports.summary_json,
+            result.reports.failed_csv,
+            result.reports.secrets_csv,
+        )
+        if p
+    ]
+    out.print(f"reports: {result.reports.folder}/ ({', '.join(files)})")
+    if result.reports.secrets_csv:
+        out.print(f"unlock PINs are in {result.reports.secrets_csv} (only you can read it)")
+    if result.stopped:
+        err.print(f"stopped: {result.stopped}")
+
+
+class _Renderer:
+    """Live progress on stderr with rich; silent when stderr is not a terminal."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._enabled = not quiet and err.is_terminal
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=err,
+            transient=True,
+        )
+        self._task = self._bar.add_task("sending", total=None, detail="")
+
+    def __enter__(self) -> _Renderer:
+        if self._enabled:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._enabled:
+            self._bar.stop()
+
+    def __call__(self, p: Progress) -> None:
+        if not self._enabled:
+            return
+        c = p.counts
+        detail = (
+            f"ok {c['succeeded']} · failed {c['failed']} · skipped {c['skipped']} · "
+            f"unknown {c['unknown']} · requests {p.requests} · 429s {p.rate_limited} · "
+            f"window left {p.window_left} · ETA {human_s(p.eta_s)} {p.note}"
+        )
+        self._bar.update(self._task, total=p.total, completed=p.done, detail=detail)
+
+
+async def drive_with_signals(
+    store: Store, run: RunInfo, config: JobConfig, *, quiet: bool
+) -> JobResult:
+    """Drive the run; first Ctrl-C finishes in-flight requests, the second stops at once."""
+    from bulkops.job import drive
+
+    loop = asyncio.get_running_loop()
+    engines: list[Engine] = []
+    presses = 0
+
+    def on_sigint() -> None:
+        nonlocal presses
+        presses += 1
+        if not engines:
+            return
+        if presses == 1:
+            err.print("stopping after the requests in flight (Ctrl-C again to stop at once)…")
+            engines[0].request_stop()
+            loop.call_later(config.options.grace_s, engines[0].abort_now)
+        else:
+            engines[0].abort_now()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_sigint)
+    try:
+        with _Renderer(quiet=quiet) as render:
+            return await drive(store, run, config, on_progress=render, on_engine=engines.append)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run_command(
+    *,
+    manifest: Path,
+    config: JobConfig,
+    default_action: str | None,
+    yes: bool,
+    as_json: bool,
+    quiet: bool,
+    new_run: bool,
+    dry_run: bool,
+) -> int:
+    """``bulkops run``: validate, plan, confirm, drive, report. Returns the exit code."""
+    from bulkops.job import plan_run, start_run
+    from bulkops.store import Store
+
+    if not manifest.is_file():
+        fail(
+            f"{manifest}: no such file (give the path to a CSV, JSON or JSON Lines manifest)",
+            EXIT_INVALID,
+        )
+    store = Store(config.db_path)
+    try:
+        run, resumed = start_run(
+            store, manifest, tenant=config.tenant, default_action=default_action, new_run=new_run
+        )
+        plan = plan_run(store, run, resumed=resumed)
+        if dry_run:
+            print_plan(plan, config)
+            if not resumed:
+                store.delete_run(run.run_id)
+            return 0
+        if resumed and run.status == "done":
+            out.print(
+                f"run {run.run_id} of this manifest already finished; reports are in "
+                f"reports/{run.run_id}/ (pass --new-run to run it again)"
+            )
+            return 0
+        if not quiet and not as_json:
+            print_plan(plan, config)
+        confirm_destructive(plan, yes=yes)
+        result = run_async(drive_with_signals(store, run, config, quiet=quiet or as_json))
+        print_result(result, as_json=as_json)
+        return result.exit_code
+    finally:
+        store.close()
+
+
+def resume_command(*, run_id: str, config: JobConfig, as_json: bool, quiet: bool) -> int:
+    """``bulkops resume RUN_ID``."""
+    from bulkops.store import Store
+
+    store = Store(config.db_path)
+    try:
+        run = store.run(run_id)
+        if run is None:
+            known = ", ".join(r.run_id for r in store.runs()[:5]) or "none"
+            raise ConfigError(
+                f"no single run matches {run_id!r} in {config.db_path} (runs: {known})"
+            )
+        result = run_async(drive_with_signals(store, run, config, quiet=quiet or as_json))
+        print_result(result, as_json=as_json)
+        return result.exit_code
+    finally:
+        store.close()

@@ -1,0 +1,117 @@
+"""``bulkops status``, ``report``, ``actions``, ``sim`` and ``demo``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from bulkops.cli import app
+from bulkops.cli._common import DbOpt, out
+from bulkops.errors import ConfigError
+
+
+@app.command()
+def status(
+    run_id: str | None = typer.Argument(None, help="One run (a unique prefix); default: all."),
+    db: Path = DbOpt,
+) -> None:
+    """Runs in a database and their progress."""
+    from bulkops.store import Store
+
+    if not db.exists():
+        raise ConfigError(f"{db}: no such database (pass --db PATH)")
+    store = Store(db)
+    try:
+        runs = store.runs() if run_id is None else [r for r in [store.run(run_id)] if r]
+        if not runs:
+            raise ConfigError(
+                f"no run matches {run_id!r} in {db}" if run_id else f"{db} holds no runs"
+            )
+        for r in runs:
+            counts = store.counts(r.run_id)
+            done = sum(counts.get(k, 0) for k in ("succeeded", "failed", "skipped", "unknown"))
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
+            parts = " · ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            out.print(
+                f"{r.run_id}  {r.status:<11} {done}/{r.total}  {when}  "
+                f"{r.tenant}  {r.manifest_path}"
+            )
+            out.print(f"    {parts} · requests {r.requests} · 429s {r.rate_limited}")
+    finally:
+        store.close()
+
+
+@app.command()
+def report(
+    run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
+    db: Path = DbOpt,
+    out_dir: Path | None = typer.Option(None, "--out", help="Report folder [reports/RUN_ID]."),
+) -> None:
+    """Write a run's reports again (results.csv, results.jsonl, summary.json, failed.csv)."""
+    from bulkops.report import write_reports
+    from bulkops.store import Store
+
+    if not db.exists():
+        raise ConfigError(f"{db}: no such database (pass --db PATH)")
+    store = Store(db)
+    try:
+        run = store.run(run_id)
+        if run is None:
+            raise ConfigError(f"no single run matches {run_id!r} in {db}")
+        paths, summary = write_reports(store, run, out_dir or Path("reports") / run.run_id)
+        parts = " · ".join(f"{k} {v}" for k, v in summary.outcomes.items())
+        out.print(f"run {run.run_id}: {parts}")
+        out.print(f"reports: {paths.folder}/")
+    finally:
+        store.close()
+
+
+@app.command()
+def actions() -> None:
+    """Every action: parameters, safety, platforms, and the token permission it needs."""
+    from rich.table import Table
+
+    from bulkops.actions import ACTIONS
+
+    table = Table(show_lines=False, box=None, pad_edge=False)
+    for col in ("action", "parameters", "repeat-safe", "destructive", "platforms", "permission"):
+        table.add_column(col)
+    for a in ACTIONS.values():
+        params = ", ".join(p.name + ("*" if p.required else "") for p in a.params) or "–"
+        table.add_row(
+            a.name,
+            params,
+            "yes" if a.safe_to_repeat else "no",
+            "yes" if a.destructive else "",
+            ", ".join(sorted(a.platforms)) if len(a.platforms) < 4 else "all",
+            a.permission,
+        )
+    out.print(table, width=max(out.width, 160))  # whole permissions, even in a pipe
+    out.print(
+        "* required. Repeat-safe actions are resent after an unknown outcome; "
+        "others are reconciled."
+    )
+
+
+def _register_sim() -> None:
+    from bulkops.sim.cli import sim_command
+
+    app.command("sim", help="Run the Kandji API simulator on loopback.")(sim_command)
+
+
+_register_sim()
+
+
+@app.command()
+def demo(
+    devices: int = typer.Option(200, "--devices", help="Devices in the simulated tenant."),
+    folder: Path = typer.Option(
+        Path("bulkops-demo"), "--dir", help="Where the demo keeps its database and reports."
+    ),
+) -> None:
+    """Run real jobs on the embedded simulator: update inventory everywhere, lock lost Macs."""
+    from bulkops.cli._demo import run_demo
+
+    raise typer.Exit(run_demo(devices=devices, folder=folder))

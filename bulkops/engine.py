@@ -1,0 +1,407 @@
+"""The engine: take a run's items from the store to outcomes, under the budget, crash-safely.
+
+One pass of a run is: recover items a killed process left in ``sending`` (resend what is safe to
+repeat, reconcile the rest), then stream ``pending`` items in manifest order through a bounded
+queue to a few workers.  Each worker resolves the device, waits for the budget, commits its
+intent, sends, and queues the outcome.  Nothing here knows an action by name: the catalogue says
+what is safe to repeat and where a secret comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from bulkops.actions import ACTIONS, Action
+from bulkops.client import KandjiClient
+from bulkops.errors import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    NotFound,
+    PermissionDenied,
+    RunAborted,
+    ServerError,
+    StatusError,
+    TransportError,
+)
+from bulkops.reconcile import reconcile
+from bulkops.resolve import Resolver, Unresolved
+from bulkops.retry import CircuitBreaker, ErrorKind, RetryPolicy, RetryQuota
+from bulkops.store import RunInfo, Store, WorkItem
+
+__all__ = ["EXIT_ABORTED", "EXIT_FAILED", "EXIT_INTERRUPTED", "Engine", "Progress", "RunOptions"]
+
+log = logging.getLogger("bulkops")
+
+EXIT_FAILED = 1
+EXIT_ABORTED = 3
+EXIT_INTERRUPTED = 130
+
+_ALREADY_QUEUED = "command already running"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How a run is driven."""
+
+    concurrency: int = 8
+    max_attempts: int = 3
+    resend_unknown: bool = False
+    grace_s: float = 15.0
+    reconcile_skew_s: float = 300.0
+    progress_interval_s: float = 0.25
+
+
+@dataclass(slots=True)
+class Progress:
+    """A snapshot of the run for the progress display and the summary."""
+
+    run_id: str
+    total: int
+    counts: Counter[str] = field(default_factory=Counter)
+    requests: int = 0
+    rate_limited: int = 0
+    window_left: int = 0
+    started_at: float = field(default_factory=time.time)
+    eta_s: float | None = None
+    note: str = ""
+
+    @property
+    def done(self) -> int:
+        """Items with an outcome."""
+        return sum(self.counts[s] for s in ("succeeded", "failed", "skipped", "unknown"))
+
+
+class Engine:
+    """Drives one run to completion (or to a clean, resumable stop)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        client: KandjiClient,
+        run: RunInfo,
+        options: RunOptions = RunOptions(),
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._run = run
+        self._opts = options
+        self._on_progress = on_progress
+        self._resolver = Resolver(client)
+        self._policy = RetryPolicy(max_attempts=options.max_attempts)
+        self._quota = RetryQuota()
+        self._breaker = CircuitBreaker()
+        self._rng = random.Random()
+        self._denied: dict[str, str] = {}
+        self._stopping = asyncio.Event()
+        self._abort: RunAborted | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.progress = Progress(run_id=run.run_id, total=run.total)
+
+    # ---- control ------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Take no new items; let those in flight finish (first Ctrl-C)."""
+        self.progress.note = "stopping: finishing requests in flight…"
+        self._stopping.set()
+
+    def abort_now(self) -> None:
+        """Stop at once (second Ctrl-C); items in flight stay ``sending`` for the next resume."""
+        self.progress.note = "stopping now"
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+
+    # ---- the run --------------------------------------------------------------------------
+
+    async def run(self) -> Progress:
+        """Work the run; returns the final progress, raises ``RunAborted`` on a resumable stop."""
+        store, run_id = self._store, self._run.run_id
+        if self._opts.resend_unknown:
+            n = await store.call(store.reset_unknown, run_id)
+            log.info("%d unknown items will be sent again", n)
+        counts = await store.call(store.counts, run_id)
+        self.progress.counts.update(counts)
+        await store.call(
+            store.set_run, run_id, status="running", started_at=self._run.started_at or time.time()
+        )
+        ticker = asyncio.create_task(self._tick())
+        try:
+            await self._recover()
+            await self._dispatch()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            await self._finish()
+        if self._abort is not None:
+            raise self._abort
+        if self._stopping.is_set() and self._remaining() > 0:
+            raise RunAborted(
+                "interrupted; run the same command again to resume", exit_code=EXIT_INTERRUPTED
+            )
+        return self.progress
+
+    def _remaining(self) -> int:
+        return self.progress.total - self.progress.done
+
+    async def _finish(self) -> None:
+        store, run_id = self._store, self._run.run_id
+        await store.flush()
+        stats = self._client.budget.stats
+        self.progress.requests = stats.sent
+        self.progress.rate_limited = self._client.rate_limited
+        remaining = self._remaining()
+        status = "done" if remaining == 0 else ("aborted" if self._abort else "interrupted")
+        await store.call(
+            store.set_run,
+            run_id,
+            status=status,
+            finished_at=time.time(),
+            requests=self._run.requests + stats.sent,
+            rate_limited=self._run.rate_limited + self._client.rate_limited,
+        )
+        self._emit()
+
+    async def _recover(self) -> None:
+        """Settle items a killed process left in ``sending``."""
+        store, run_id = self._store, self._run.run_id
+        after = 0
+        while True:
+            batch = await store.call(
+                store.fetch, run_id, states=("sending",), after_line=after, limit=200
+            )
+            if not batch:
+                return
+            for item in batch:
+                after = item.line
+                action = ACTIONS[item.action]
+                if action.safe_to_repeat or item.device_id is None:
+                    store.release(run_id, item.line)
+                    self.progress.counts["sending"] -= 1
+                    self.progress.counts["pending"] += 1
+                    continue
+                verdict = await reconcile(
+                    self._client,
+                    action,
+                    device_id=item.device_id,
+                    sent_at=item.sent_at or 0.0,
+                    skew_s=self._opts.reconcile_skew_s,
+                )
+                self._complete(item, verdict.state, None, verdict.detail, secret=verdict.secret)
+            await store.flush()
+
+    async def _dispatch(self) -> None:
+        queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=self._opts.concurrency * 2)
+        workers = [
+            asyncio.create_task(self._worker(queue), name=f"bulkops-worker-{i}")
+            for i in range(self._opts.concurrency)
+        ]
+        producer = asyncio.create_task(self._produce(queue))
+        self._tasks = [producer, *workers]
+        try:
+            results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result
+
+    async def _produce(self, queue: asyncio.Queue[WorkItem | None]) -> None:
+        store, run_id = self._store, self._run.run_id
+        after = 0
+        try:
+            while not self._stopping.is_set():
+                batch = await store.call(
+                    store.fetch, run_id, states=("pending",), after_line=after, limit=500
+                )
+                if not batch:
+                    break
+                for item in batch:
+                    if self._stopping.is_set():
+                        break
+                    await queue.put(item)
+                    after = item.line
+        finally:
+            for _ in range(self._opts.concurrency):
+                await queue.put(None)
+
+    async def _worker(self, queue: asyncio.Queue[WorkItem | None]) -> None:
+        while (item := await queue.get()) is not None:
+            if self._stopping.is_set():
+                continue
+            try:
+                await self._process(item)
+            except RunAborted as exc:
+                self._abort = self._abort or exc
+                self._stopping.set()
+
+    # ---- one item -----------------------------------------------------------------------
+
+    async def _process(self, item: WorkItem) -> None:
+        action = ACTIONS[item.action]
+        if action.name in self._denied:
+            self._complete(item, "failed", 403, self._denied[action.name])
+            return
+        try:
+            device_id = item.device_id or await self._resolver.device_id(item.serial_number or "")
+            params = await self._resolver.params(action, item.params)
+        except Unresolved as exc:
+            self._complete(item, "skipped", None, str(exc))
+            return
+        except AuthError as exc:
+            raise self._auth_abort(exc) from None
+        except ApiError as exc:
+            self._complete(item, "failed", getattr(exc, "status", None), f"lookup failed: {exc}")
+            return
+        item.device_id = device_id
+        await self._send(item, action, params)
+
+    async def _send(self, item: WorkItem, action: Action, params: dict[str, Any]) -> None:
+        store, run_id = self._store, self._run.run_id
+        path = action.route.format(device_id=item.device_id)
+        body = action.body(params)
+        attempt = 0
+        while True:
+            attempt += 1
+            self._breaker.record(retried=attempt > 1)
+            try:
+                reply = await self._client.request(
+                    action.method,
+                    path,
+                    json=body,
+                    before_send=partial(
+                        store.mark_sending, run_id, item.line, device_id=item.device_id
+                    ),
+                    after_refusal=partial(self._refused, item),
+                )
+            except AuthError as exc:
+                store.release(run_id, item.line)
+                raise self._auth_abort(exc) from None
+            except PermissionDenied:
+                why = (
+                    f"the API token lacks the permission {action.permission}; "
+                    "enable it in Access > API tokens"
+                )
+                self._denied.setdefault(action.name, why)
+                self._complete(item, "failed", 403, why)
+                return
+            except NotFound as exc:
+                if action.method == "DELETE" and attempt > 1:
+                    self._complete(item, "succeeded", 404, "already deleted")
+                else:
+                    self._complete(item, "failed", 404, f"device not found ({exc.detail})")
+                return
+            except StatusError as exc:
+                if isinstance(exc, ServerError):
+                    if await self._retry(item, action, "5xx", attempt, exc):
+                        continue
+                    return
+                if _ALREADY_QUEUED in exc.detail.lower() and action.safe_to_repeat:
+                    self._complete(item, "succeeded", exc.status, "already queued on the device")
+                else:
+                    self._complete(item, "failed", exc.status, exc.detail)
+                return
+            except TransportError as exc:
+                kind: ErrorKind = "reset_after_send" if exc.maybe_applied else "connect"
+                if exc.timed_out:
+                    kind = "timeout"
+                if await self._retry(item, action, kind, attempt, exc):
+                    continue
+                return
+            except BadResponse as exc:
+                if await self._retry(item, action, "bad_response", attempt, exc):
+                    continue
+                return
+            self._quota.success()
+            secret = None
+            if action.secret_key and isinstance(reply.data, dict):
+                value = reply.data.get(action.secret_key)
+                secret = str(value) if value is not None else None
+            self._complete(item, "succeeded", reply.status, None, secret=secret)
+            return
+
+    async def _retry(
+        self, item: WorkItem, action: Action, kind: ErrorKind, attempt: int, exc: ApiError
+    ) -> bool:
+        """Sleep and return True to try again, or record the item's outcome and return False."""
+        decision = self._policy.decide(
+            safe_to_repeat=action.safe_to_repeat,
+            error_kind=kind,
+            attempt=attempt,
+            quota=self._quota,
+        )
+        if decision.retry and not self._breaker.tripped():
+            await asyncio.sleep(self._policy.delay_s(attempt, rng=self._rng))
+            return True
+        if self._breaker.tripped() and self._abort is None:
+            self._abort = RunAborted(
+                f"paused: {self._breaker.reason}; the API looks degraded. "
+                "Run the same command later to resume.",
+                exit_code=EXIT_ABORTED,
+            )
+            self._stopping.set()
+        state = "unknown" if decision.outcome == "unknown" else "failed"
+        self._complete(item, state, getattr(exc, "status", None), f"{exc} ({decision.reason})")
+        return False
+
+    async def _refused(self, item: WorkItem) -> None:
+        self._store.release(self._run.run_id, item.line)
+
+    def _auth_abort(self, exc: AuthError) -> RunAborted:
+        return RunAborted(
+            f"the API token was refused ({exc.detail}); set a valid token and run the same "
+            "command again to resume",
+            exit_code=EXIT_ABORTED,
+        )
+
+    def _complete(
+        self,
+        item: WorkItem,
+        state: str,
+        http_status: int | None,
+        error: str | None,
+        *,
+        secret: str | None = None,
+    ) -> None:
+        self._store.complete(
+            self._run.run_id,
+            item.line,
+            state=state,
+            http_status=http_status,
+            error=error,
+            secret=secret,
+            device_id=item.device_id,
+        )
+        self.progress.counts[item.state] -= 1
+        self.progress.counts[state] += 1
+        item.state = state
+
+    # ---- progress -------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        while True:
+            self._emit()
+            await asyncio.sleep(self._opts.progress_interval_s)
+
+    def _emit(self) -> None:
+        budget = self._client.budget
+        p = self.progress
+        p.requests = budget.stats.sent
+        p.rate_limited = self._client.rate_limited
+        p.window_left = budget.window_left()
+        p.eta_s = budget.eta_s(self._remaining())
+        if self._on_progress is not None:
+            self._on_progress(p)

@@ -1,0 +1,275 @@
+"""Reports: per-device results, a summary, a manifest of what to re-run, and the PINs apart.
+
+Written by streaming the store's rows, so a million-item run needs no more memory than a small
+one.  Every file is created 0600 in a 0700 folder; CSVs are UTF-8 with a BOM and CRLF so Excel
+and Numbers open them as they are, and a cell that a spreadsheet would run as a formula is
+prefixed with an apostrophe (our own manifest reader takes that prefix off again).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from bulkops.actions import ACTIONS
+from bulkops.store import RunInfo, Store
+
+__all__ = ["ReportPaths", "Summary", "neutralise", "write_reports"]
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CLEAR_MARKER = "CLEAR!"
+TAG_SEPARATOR = ";"
+
+RESULT_COLUMNS = (
+    "line",
+    "device_id",
+    "serial_number",
+    "action",
+    "outcome",
+    "http_status",
+    "attempts",
+    "error",
+    "first_sent_at",
+    "done_at",
+)
+
+
+def neutralise(value: object) -> str:
+    """The text of a cell, made safe to open in a spreadsheet."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def _iso(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPaths:
+    """Where each report went."""
+
+    folder: Path
+    results_csv: Path
+    results_jsonl: Path
+    summary_json: Path
+    failed_csv: Path | None
+    secrets_csv: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The run in numbers."""
+
+    run_id: str
+    tenant: str
+    manifest: str
+    total: int
+    outcomes: dict[str, int]
+    requests: int
+    rate_limited: int
+    started_at: float | None
+    finished_at: float | None
+
+    @property
+    def rate_per_hour(self) -> float:
+        """Requests per hour achieved over the run's wall time."""
+        if not self.started_at or not self.finished_at or self.finished_at <= self.started_at:
+            return 0.0
+        return self.requests * 3600.0 / (self.finished_at - self.started_at)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data."""
+        return {
+            "run_id": self.run_id,
+            "tenant": self.tenant,
+            "manifest": self.manifest,
+            "total": self.total,
+            "outcomes": self.outcomes,
+            "requests": self.requests,
+            "rate_limited_429": self.rate_limited,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "duration_s": round((self.finished_at or 0) - (self.started_at or 0), 3)
+            if self.started_at and self.finished_at
+            else None,
+            "rate_achieved_per_hour": round(self.rate_per_hour, 1),
+        }
+
+
+@contextmanager
+def _private(path: Path, *, text: bool = True) -> Iterator[IO[Any]]:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    if text:
+        with open(fd, "w", encoding="utf-8-sig", newline="") as fh:
+            yield fh
+    else:
+        with open(fd, "wb") as fh:
+            yield fh
+
+
+def _cell(value: Any) -> str:
+    """A parameter value as a manifest cell that our reader reads back to the same value."""
+    if value is None:
+        return CLEAR_MARKER
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return TAG_SEPARATOR.join(str(v) for v in value) if value else CLEAR_MARKER
+    return neutralise(value)
+
+
+def summarize(store: Store, run: RunInfo) -> Summary:
+    """The summary of a run from the store."""
+    counts = store.counts(run.run_id)
+    return Summary(
+        run_id=run.run_id,
+        tenant=run.tenant,
+        manifest=run.manifest_path,
+        total=run.total,
+        outcomes={
+            k: counts.get(k, 0)
+            for k in ("succeeded", "failed", "skipped", "unknown", "pending", "sending")
+            if counts.get(k) or k in ("succeeded", "failed", "skipped", "unknown")
+        },
+        requests=run.requests,
+        rate_limited=run.rate_limited,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths, Summary]:
+    """Write every report of ``run`` into ``folder`` (created 0700)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    paths = ReportPaths(
+        folder=folder,
+        results_csv=folder / "results.csv",
+        results_jsonl=folder / "results.jsonl",
+        summary_json=folder / "summary.json",
+        failed_csv=None,
+        secrets_csv=None,
+    )
+    retry_params: set[str] = set()
+    n_retry = n_secret = 0
+    outcomes: Counter[str] = Counter()
+    with (
+        _private(paths.results_csv) as rcsv,
+        _private(paths.results_jsonl, text=False) as rjsonl,
+    ):
+        writer = csv.writer(rcsv)
+        writer.writerow(RESULT_COLUMNS)
+        for row in store.results(run.run_id):
+            outcome = (
+                row["state"]
+                if row["state"] in ("succeeded", "failed", "skipped", "unknown")
+                else "pending"
+            )
+            outcomes[outcome] += 1
+            writer.writerow(
+                [
+                    row["line"],
+                    neutralise(row["device_id"]),
+                    neutralise(row["serial_number"]),
+                    row["action"],
+                    outcome,
+                    row["http_status"] or "",
+                    row["attempts"],
+                    neutralise(row["error"]),
+                    _iso(row["first_sent_at"]),
+                    _iso(row["done_at"]),
+                ]
+            )
+            record = {k: row[k] for k in ("line", "device_id", "serial_number", "action")}
+            record.update(
+                outcome=outcome,
+                http_status=row["http_status"],
+                attempts=row["attempts"],
+                error=row["error"],
+                params=orjson.loads(row["params"]),
+                first_sent_at=_iso(row["first_sent_at"]),
+                done_at=_iso(row["done_at"]),
+            )
+            rjsonl.write(orjson.dumps(record) + b"\n")
+            if outcome in ("failed", "unknown", "pending"):
+                n_retry += 1
+                retry_params.update(orjson.loads(row["params"]))
+            if row["secret"]:
+                n_secret += 1
+    failed_path, secrets_path = folder / "failed.csv", folder / "secrets.csv"
+    failed = _write_failed(store, run, failed_path, sorted(retry_params)) if n_retry else None
+    secrets = _write_secrets(store, run, secrets_path) if n_secret else None
+    if failed is None and failed_path.exists():
+        failed_path.unlink()  # nothing left to re-run
+    if secrets is None and secrets_path.exists():
+        secrets = secrets_path  # written by an earlier pass; the db no longer holds the PINs
+    summary = summarize(store, run)
+    with _private(paths.summary_json, text=False) as fh:
+        fh.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+    return (
+        ReportPaths(
+            paths.folder,
+            paths.results_csv,
+            paths.results_jsonl,
+            paths.summary_json,
+            failed,
+            secrets,
+        ),
+        summary,
+    )
+
+
+def _write_failed(store: Store, run: RunInfo, path: Path, params: list[str]) -> Path:
+    """A manifest of the failed, unknown and unsent rows, ready for ``bulkops run``."""
+    with _private(path) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["device_id", "serial_number", "action", *params, "note"])
+        for row in store.results(run.run_id):
+            if row["state"] in ("succeeded", "skipped"):
+                continue
+            values = orjson.loads(row["params"])
+            writer.writerow(
+                [
+                    row["device_id"] or "",
+                    "" if row["device_id"] else neutralise(row["serial_number"]),
+                    row["action"],
+                    *[_cell(values[p]) if p in values else "" for p in params],
+                    neutralise(row["error"]),
+                ]
+            )
+    return path
+
+
+def _write_secrets(store: Store, run: RunInfo, path: Path) -> Path:
+    """The unlock PINs that lock returned, 0600, apart from everything else."""
+    with _private(path) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["line", "device_id", "serial_number", "action", "secret_kind", "secret"])
+        for row in store.results(run.run_id):
+            if row["secret"]:
+                action = ACTIONS[row["action"]]
+                writer.writerow(
+                    [
+                        row["line"],
+                        row["device_id"],
+                        neutralise(row["serial_number"]),
+                        row["action"],
+                        action.secret_key or "secret",
+                        row["secret"],
+                    ]
+                )
+    return path

@@ -1,0 +1,109 @@
+"""Opening the checkpoint database: file modes, pragmas, schema, and the sqlite3 error boundary."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bulkops.errors import CheckpointError
+
+__all__ = ["SCHEMA_VERSION", "connect", "sqlite_errors"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    manifest_path TEXT NOT NULL,
+    manifest_sha256 TEXT NOT NULL,
+    manifest_format TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    options TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    finished_at REAL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS items (
+    run_id TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    device_ref TEXT NOT NULL,
+    device_id TEXT,
+    serial_number TEXT,
+    action TEXT NOT NULL,
+    params BLOB NOT NULL,
+    params_digest TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    http_status INTEGER,
+    error TEXT,
+    first_sent_at REAL,
+    sent_at REAL,
+    done_at REAL,
+    secret TEXT,
+    PRIMARY KEY (run_id, line)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_ref ON items (run_id, device_ref, action);
+CREATE INDEX IF NOT EXISTS items_open ON items (run_id, line) WHERE state IN ('pending', 'sending');
+"""
+
+
+@contextmanager
+def sqlite_errors(doing: str, path: Path | str) -> Iterator[None]:
+    """Translate sqlite3 and OS errors into one ``CheckpointError`` line."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            hint = "another bulkops process is using it; wait for it or use another --db"
+        elif "readonly" in text or "read-only" in text:
+            hint = "the file or its folder is read-only; fix its permissions or use another --db"
+        elif "full" in text:
+            hint = "the disk is full; free space and resume"
+        elif "malformed" in text or "not a database" in text:
+            hint = "the file is damaged or not a bulkops database"
+        else:
+            hint = "check the file and resume"
+        raise CheckpointError(f"{path}: cannot {doing}: {text} ({hint})") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot {doing}: {exc.strerror or exc}") from None
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open (creating 0600 with its -wal/-shm) the checkpoint database with durable pragmas."""
+    path = Path(path)
+    with sqlite_errors("open the checkpoint database", path):
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        old = os.umask(0o077)  # -wal and -shm are created by SQLite later; keep them 0600 too
+        try:
+            conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=5.0
+            )
+            conn.execute("PRAGMA busy_timeout = 5000")
+            if not readonly:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                if sys.platform == "darwin":
+                    conn.execute("PRAGMA fullfsync = ON")
+                conn.executescript(_SCHEMA)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            conn.execute("SELECT count(*) FROM runs").fetchone()
+        finally:
+            os.umask(old)
+        return conn

@@ -1,0 +1,428 @@
+"""The checkpoint store: runs, items and their states, with group-committed intents.
+
+Every item moves ``pending → sending → succeeded | failed | skipped | unknown``.  The ``sending``
+row (the intent) is committed, fsynced, before its request leaves; a completion is queued and rides
+along with the next commit (or a short linger timer), so at high rates one fsync covers many items
+while no request is ever sent whose intent is not on disk.
+
+All SQLite work runs on one dedicated thread; the event loop only waits on futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from bulkops.errors import CheckpointError
+from bulkops.store._checks import check_cross_rows
+from bulkops.store._db import connect, sqlite_errors
+
+__all__ = ["OUTCOMES", "RunInfo", "Store", "WorkItem"]
+
+T = TypeVar("T")
+
+OUTCOMES = ("succeeded", "failed", "skipped", "unknown")
+_INGEST_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One run recorded in the database."""
+
+    run_id: str
+    created_at: float
+    manifest_path: str
+    manifest_sha256: str
+    manifest_format: str
+    tenant: str
+    options: Mapping[str, Any]
+    status: str
+    total: int
+    started_at: float | None
+    finished_at: float | None
+    requests: int
+    rate_limited: int
+
+
+@dataclass(slots=True)
+class WorkItem:
+    """An item as the engine works on it."""
+
+    line: int
+    device_id: str | None
+    serial_number: str | None
+    action: str
+    params: dict[str, Any]
+    state: str
+    attempts: int
+    sent_at: float | None
+
+
+def new_run_id() -> str:
+    """A sortable, readable run id: ``20261123-091530-3f9a``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+class Store:
+    """A checkpoint database; sync methods for the CLI, async ones for the running engine."""
+
+    def __init__(self, path: Path | str, *, linger_s: float = 0.02) -> None:
+        self.path = Path(path)
+        self._conn = connect(self.path)
+        self._linger_s = linger_s
+        self._exec: ThreadPoolExecutor | None = None
+        self._writes: list[tuple[str, tuple[Any, ...]]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._committer: asyncio.Task[None] | None = None
+        self._failure: CheckpointError | None = None
+        self.commits = 0
+
+    # ---- sync API (CLI, ingest, reports) -------------------------------------------------
+
+    def _sql(self, doing: str) -> Any:
+        return sqlite_errors(doing, self.path)
+
+    def runs(self) -> list[RunInfo]:
+        """Every run in the database, newest first."""
+        with self._sql("read runs"):
+            rows = self._conn.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+        return [_run_info(r) for r in rows]
+
+    def run(self, run_id: str) -> RunInfo | None:
+        """The run called ``run_id`` (a unique prefix is enough), or ``None``."""
+        with self._sql("read runs"):
+            rows = self._conn.execute(
+                "SELECT * FROM runs WHERE run_id LIKE ? || '%' ORDER BY created_at DESC",
+                (run_id,),
+            ).fetchall()
+        return _run_info(rows[0]) if len(rows) == 1 else None
+
+    def find_run(self, *, manifest_sha256: str, tenant: str) -> RunInfo | None:
+        """The newest run of this manifest content against this tenant."""
+        with self._sql("read runs"):
+            row = self._conn.execute(
+                "SELECT * FROM runs WHERE manifest_sha256 = ? AND tenant = ? "
+                "ORDER BY created_at DESC LIMIT 1",
+                (manifest_sha256, tenant),
+            ).fetchone()
+        return _run_info(row) if row else None
+
+    def create_run(
+        self,
+        items: Iterable[Any],
+        *,
+        manifest_path: str,
+        manifest_sha256: str,
+        manifest_format: str,
+        tenant: str,
+        options: Mapping[str, Any],
+    ) -> RunInfo:
+        """Ingest every manifest item in one transaction; on any error nothing is kept."""
+        run_id = new_run_id()
+        conn = self._conn
+        with self._sql("record the run"):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT INTO runs (run_id, created_at, manifest_path, manifest_sha256, "
+                    "manifest_format, tenant, options, status) VALUES (?,?,?,?,?,?,?,'ready')",
+                    (
+                        run_id,
+                        time.time(),
+                        manifest_path,
+                        manifest_sha256,
+                        manifest_format,
+                        tenant,
+                        orjson.dumps(dict(options)).decode(),
+                    ),
+                )
+                total = 0
+                for batch in _batches(_rows(run_id, items), _INGEST_BATCH):
+                    conn.executemany(
+                        "INSERT INTO items (run_id, line, device_ref, device_id, serial_number,"
+                        " action, params, params_digest) VALUES (?,?,?,?,?,?,?,?)",
+                        batch,
+                    )
+                    total += len(batch)
+                check_cross_rows(conn, run_id, manifest_path, total)
+                conn.execute("UPDATE runs SET total = ? WHERE run_id = ?", (total, run_id))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        info = self.run(run_id)
+        assert info is not None
+        return info
+
+    def delete_run(self, run_id: str) -> None:
+        """Forget a run and its items (used by ``plan``, which keeps nothing)."""
+        with self._sql("delete the run"):
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("DELETE FROM items WHERE run_id = ?", (run_id,))
+            self._conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            self._conn.execute("COMMIT")
+
+    def counts(self, run_id: str) -> dict[str, int]:
+        """Items per state."""
+        with self._sql("count items"):
+            rows = self._conn.execute(
+                "SELECT state, count(*) FROM items WHERE run_id = ? GROUP BY state", (run_id,)
+            ).fetchall()
+        return {state: n for state, n in rows}
+
+    def action_counts(self, run_id: str) -> dict[str, int]:
+        """Items per action."""
+        with self._sql("count items"):
+            rows = self._conn.execute(
+                "SELECT action, count(*) FROM items WHERE run_id = ? GROUP BY action", (run_id,)
+            ).fetchall()
+        return {action: n for action, n in rows}
+
+    def fetch(
+        self, run_id: str, *, states: tuple[str, ...], after_line: int, limit: int
+    ) -> list[WorkItem]:
+        """The next items in these states, in manifest order."""
+        marks = ",".join("?" * len(states))
+        with self._sql("read items"):
+            rows = self._conn.execute(
+                "SELECT line, device_id, serial_number, action, params, state, attempts, sent_at"
+                f" FROM items WHERE run_id = ? AND line > ? AND state IN ({marks})"
+                " ORDER BY line LIMIT ?",
+                (run_id, after_line, *states, limit),
+            ).fetchall()
+        return [
+            WorkItem(r[0], r[1], r[2], r[3], orjson.loads(r[4]), r[5], r[6], r[7]) for r in rows
+        ]
+
+    def results(self, run_id: str) -> Iterator[sqlite3.Row]:
+        """Every item of the run with its outcome, in manifest order (streamed)."""
+        cur = self._conn.cursor()
+        cur.row_factory = sqlite3.Row
+        with self._sql("read results"):
+            yield from cur.execute("SELECT * FROM items WHERE run_id = ? ORDER BY line", (run_id,))
+
+    def set_run(self, run_id: str, **fields: Any) -> None:
+        """Update run columns (status, started_at, finished_at, requests, rate_limited)."""
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self._sql("update the run"):
+            self._conn.execute(
+                f"UPDATE runs SET {cols} WHERE run_id = ?", (*fields.values(), run_id)
+            )
+
+    def forget_secrets(self, run_id: str) -> None:
+        """Drop PINs from the database once ``secrets.csv`` holds them."""
+        with self._sql("clear secrets"):
+            self._conn.execute(
+                "UPDATE items SET secret = NULL WHERE run_id = ? AND secret IS NOT NULL", (run_id,)
+            )
+
+    def reset_unknown(self, run_id: str) -> int:
+        """Make ``unknown`` items ``pending`` again (an explicit user choice to resend them)."""
+        with self._sql("reset unknown items"):
+            cur = self._conn.execute(
+                "UPDATE items SET state = 'pending', error = NULL"
+                " WHERE run_id = ? AND state = 'unknown'",
+                (run_id,),
+            )
+        return cur.rowcount
+
+    def close(self) -> None:
+        """Close the database (after ``stop()`` when the engine ran)."""
+        self._conn.close()
+        if self._exec is not None:
+            self._exec.shutdown(wait=True)
+            self._exec = None
+
+    # ---- async API (engine) ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the writer thread and the committer task on the running loop."""
+        self._exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulkops-store")
+        self._wake = asyncio.Event()
+        self._committer = asyncio.create_task(self._commit_loop(), name="bulkops-committer")
+
+    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a sync store method on the store's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._exec, lambda: fn(*args, **kwargs))
+
+    async def mark_sending(self, run_id: str, line: int, *, device_id: str | None) -> None:
+        """Commit the intent to send this item; returns once it is on disk."""
+        self._raise_if_failed()
+        now = time.time()
+        self._writes.append(
+            (
+                "UPDATE items SET state = 'sending', attempts = attempts + 1, sent_at = ?,"
+                " first_sent_at = coalesce(first_sent_at, ?), device_id = coalesce(?, device_id)"
+                " WHERE run_id = ? AND line = ?",
+                (now, now, device_id, run_id, line),
+            )
+        )
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        assert self._wake is not None
+        self._wake.set()
+        await fut
+
+    def complete(
+        self,
+        run_id: str,
+        line: int,
+        *,
+        state: str,
+        http_status: int | None = None,
+        error: str | None = None,
+        secret: str | None = None,
+        device_id: str | None = None,
+    ) -> None:
+        """Queue an item's outcome; it is durable at the next commit (within ``linger_s``)."""
+        self._raise_if_failed()
+        self._writes.append(
+            (
+                "UPDATE items SET state = ?, http_status = ?, error = ?,"
+                " secret = coalesce(?, secret),"
+                " device_id = coalesce(?, device_id), done_at = ? WHERE run_id = ? AND line = ?",
+                (state, http_status, error, secret, device_id, time.time(), run_id, line),
+            )
+        )
+        if secret is not None:
+            assert self._wake is not None
+            self._wake.set()  # a PIN is never left waiting for the linger timer
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._linger_s, self._wake_up)
+
+    def release(self, run_id: str, line: int) -> None:
+        """Put an item refused before it reached the server (429, 401) back to ``pending``."""
+        self._writes.append(
+            (
+                "UPDATE items SET state = 'pending', attempts = max(attempts - 1, 0)"
+                " WHERE run_id = ? AND line = ? AND state = 'sending'",
+                (run_id, line),
+            )
+        )
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._linger_s, self._wake_up)
+
+    async def flush(self) -> None:
+        """Wait until every queued write is on disk."""
+        self._raise_if_failed()
+        if not self._writes:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        assert self._wake is not None
+        self._wake.set()
+        await fut
+
+    async def stop(self) -> None:
+        """Flush and stop the committer (the database stays open for reports)."""
+        if self._committer is None:
+            return
+        try:
+            await self.flush()
+        finally:
+            self._committer.cancel()
+            await asyncio.gather(self._committer, return_exceptions=True)
+            self._committer = None
+
+    def _wake_up(self) -> None:
+        self._timer = None
+        if self._wake is not None:
+            self._wake.set()
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    async def _commit_loop(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            writes, self._writes = self._writes, []
+            waiters, self._waiters = self._waiters, []
+            if not writes:
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_result(None)
+                continue
+            try:
+                await loop.run_in_executor(self._exec, self._apply, writes)
+            except CheckpointError as exc:
+                self._failure = exc
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                return
+            self.commits += 1
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _apply(self, writes: list[tuple[str, tuple[Any, ...]]]) -> None:
+        conn = self._conn
+        with self._sql("write the checkpoint"):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in writes:
+                    conn.execute(sql, args)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+
+def _rows(run_id: str, items: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+    for it in items:
+        yield (
+            run_id,
+            it.line,
+            it.device_ref,
+            it.device_id,
+            it.serial_number,
+            it.action,
+            orjson.dumps(dict(it.params), option=orjson.OPT_SORT_KEYS),
+            it.params_digest,
+        )
+
+
+def _batches(rows: Iterator[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _run_info(row: tuple[Any, ...]) -> RunInfo:
+    return RunInfo(
+        run_id=row[0],
+        created_at=row[1],
+        manifest_path=row[2],
+        manifest_sha256=row[3],
+        manifest_format=row[4],
+        tenant=row[5],
+        options=orjson.loads(row[6]),
+        status=row[7],
+        total=row[8],
+        started_at=row[9],
+        finished_at=row[10],
+        requests=row[11],
+        rate_limited=row[12],
+    )

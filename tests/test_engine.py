@@ -1,0 +1,285 @@
+"""The engine end to end against the simulator: formats, exactly-once, reports, PINs, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bulkops.engine import Engine, RunOptions
+from bulkops.job import JobConfig, JobResult, drive, start_run
+from bulkops.store import Store
+from tests.conftest import Tenant, write
+
+
+async def run_job(tenant: Tenant, tmp: Path, manifest: Path, **overrides: Any) -> JobResult:
+    """Validate, record and drive a manifest in-process."""
+    config = tenant.config(tmp, **overrides)
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, manifest, tenant=config.tenant)
+        return await drive(store, run, config)
+    finally:
+        store.close()
+
+
+def devices(tenant: Tenant, platform: str | None = None) -> list[dict[str, Any]]:
+    """Fleet records in a stable order, optionally of one platform."""
+    recs = sorted(tenant.sim.fleet.devices.values(), key=lambda d: d["device_id"])
+    return [d for d in recs if platform is None or d["platform"] == platform]
+
+
+def applied(tenant: Tenant, device_id: str, action: str) -> int:
+    """How many times the simulator applied this action to this device."""
+    if action in ("update", "delete"):
+        method = "PATCH" if action == "update" else "DELETE"
+        return len(
+            tenant.sim.ledger.select(
+                device_id=device_id,
+                method=method,
+                route="/api/v1/devices/{device_id}",
+                applied=True,
+            )
+        )
+    return tenant.sim.ledger.applied_count(device_id, action)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def mixed_rows(tenant: Tenant) -> list[dict[str, Any]]:
+    """blankpush for 40 devices, lock 5 Macs, set asset tags on 10, rename 5 iPads."""
+    macs = devices(tenant, "Mac")
+    ipads = devices(tenant, "iPad")
+    rows: list[dict[str, Any]] = []
+    rows += [{"device_id": d["device_id"], "action": "blankpush"} for d in devices(tenant)[:40]]
+    rows += [
+        {"device_id": d["device_id"], "action": "lock", "message": "Call IT"} for d in macs[40:45]
+    ]
+    rows += [
+        {"serial_number": d["serial_number"], "action": "update", "asset_tag": f"AT-{i:04d}"}
+        for i, d in enumerate(macs[45:55])
+    ]
+    rows += [
+        {"device_id": d["device_id"], "action": "setname", "device_name": f"iPad {i}"}
+        for i, d in enumerate(ipads[:5])
+    ]
+    return rows
+
+
+def as_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    cols = ["device_id", "serial_number", "action", "message", "asset_tag", "device_name"]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: r.get(c, "") for c in cols})
+    return path
+
+
+def as_json(path: Path, rows: list[dict[str, Any]]) -> Path:
+    items = []
+    for r in rows:
+        ident = {k: r[k] for k in ("device_id", "serial_number") if k in r}
+        params = {k: v for k, v in r.items() if k not in ("device_id", "serial_number", "action")}
+        items.append({**ident, "action": r["action"], "params": params})
+    path.write_bytes(orjson.dumps({"defaults": {}, "items": items}, option=orjson.OPT_INDENT_2))
+    return path
+
+
+def as_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+async def test_mixed_manifest_runs_every_item_exactly_once(
+    tenant: Tenant, tmp_path: Path, fmt: str
+) -> None:
+    rows = mixed_rows(tenant)
+    writer = {"csv": as_csv, "json": as_json, "jsonl": as_jsonl}[fmt]
+    manifest = writer(tmp_path / f"job.{fmt}", rows)
+
+    result = await run_job(tenant, tmp_path, manifest)
+
+    assert result.exit_code == 0, result
+    assert result.summary.outcomes["succeeded"] == len(rows)
+    by_serial = {d["serial_number"]: d["device_id"] for d in devices(tenant)}
+    for r in rows:
+        device_id = r.get("device_id") or by_serial[r["serial_number"]]
+        assert applied(tenant, device_id, r["action"]) == 1, r
+    # The reports agree with the ledger, row for row.
+    results = read_csv(result.reports.results_csv)
+    assert len(results) == len(rows)
+    assert {r["outcome"] for r in results} == {"succeeded"}
+    assert all(int(r["attempts"]) == 1 for r in results)
+    # Every PIN the simulator issued is in secrets.csv, and nowhere else in the reports.
+    pins = tenant.sim.ledger.pins()
+    assert len(pins) == 5
+    assert result.reports.secrets_csv is not None
+    secrets = read_csv(result.reports.secrets_csv)
+    assert sorted(s["secret"] for s in secrets) == sorted(pins)
+    assert result.reports.secrets_csv.stat().st_mode & 0o777 == 0o600
+    for other in (
+        result.reports.results_csv,
+        result.reports.results_jsonl,
+        result.reports.summary_json,
+    ):
+        text = other.read_text(encoding="utf-8-sig")
+        assert not any(pin in text for pin in pins), other
+    summary = json.loads(result.reports.summary_json.read_text())
+    assert summary["outcomes"]["succeeded"] == len(rows)
+    assert summary["requests"] >= len(rows)
+    assert result.reports.failed_csv is None
+
+
+async def test_pins_leave_the_database_once_secrets_csv_holds_them(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    macs = devices(tenant, "Mac")[:3]
+    manifest = write(
+        tmp_path / "lock.csv",
+        "device_id,action\n" + "".join(f"{d['device_id']},lock\n" for d in macs),
+    )
+    result = await run_job(tenant, tmp_path, manifest)
+    assert result.exit_code == 0
+    db = sqlite3.connect(tmp_path / "run.db")
+    assert db.execute("SELECT count(*) FROM items WHERE secret IS NOT NULL").fetchone()[0] == 0
+    assert (tmp_path / "run.db").stat().st_mode & 0o777 == 0o600
+
+
+async def test_failures_are_reported_per_row_and_failed_csv_reruns_them(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    mac = devices(tenant, "Mac")[0]
+    tv = devices(tenant, "AppleTV")[0]
+    manifest = write(
+        tmp_path / "job.csv",
+        "device_id,serial_number,action\n"
+        f"{mac['device_id']},,blankpush\n"
+        f"{tv['device_id']},,clearpasscode\n"  # not allowed on Apple TV → 400
+        ",ZZZZ0000ZZZZ,blankpush\n",  # not enrolled → skipped
+    )
+    result = await run_job(tenant, tmp_path, manifest)
+
+    assert result.exit_code == 1
+    rows = {int(r["line"]): r for r in read_csv(result.reports.results_csv)}
+    assert rows[2]["outcome"] == "succeeded"
+    assert rows[3]["outcome"] == "failed" and rows[3]["http_status"] == "400"
+    assert "not allowed" in rows[3]["error"]
+    assert rows[4]["outcome"] == "skipped" and "not enrolled" in rows[4]["error"]
+    assert result.reports.failed_csv is not None
+    again = read_csv(result.reports.failed_csv)
+    assert [(r["device_id"], r["action"]) for r in again] == [(tv["device_id"], "clearpasscode")]
+    # failed.csv is itself a valid manifest.
+    store = Store(tmp_path / "other.db")
+    try:
+        run, _ = start_run(store, result.reports.failed_csv, tenant="x")
+        assert run.total == 1
+    finally:
+        store.close()
+
+
+async def test_same_manifest_again_resumes_the_finished_run(tenant: Tenant, tmp_path: Path) -> None:
+    manifest = as_csv(tmp_path / "job.csv", mixed_rows(tenant)[:10])
+    first = await run_job(tenant, tmp_path, manifest)
+    sent = len(tenant.sim.ledger)
+    second = await run_job(tenant, tmp_path, manifest)
+    assert second.summary.run_id == first.summary.run_id
+    assert len(tenant.sim.ledger) == sent  # nothing sent twice
+
+
+async def test_clean_interrupt_then_resume_loses_nothing_and_repeats_nothing(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    rows = mixed_rows(tenant)
+    manifest = as_csv(tmp_path / "job.csv", rows)
+    config: JobConfig = tenant.config(tmp_path, options=RunOptions(concurrency=2))
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, manifest, tenant=config.tenant)
+
+        def stop_early(engine: Engine) -> None:
+            async def later() -> None:
+                while engine.progress.done < 12:
+                    await asyncio.sleep(0.001)
+                engine.request_stop()
+
+            asyncio.get_running_loop().create_task(later())
+
+        first = await drive(store, run, config, on_engine=stop_early)
+        assert first.exit_code == 130
+        assert 12 <= first.summary.outcomes["succeeded"] < len(rows)
+        info = store.run(run.run_id)
+        assert info is not None and info.status == "interrupted"
+        second = await drive(store, info, config)
+    finally:
+        store.close()
+    assert second.exit_code == 0
+    assert second.summary.outcomes["succeeded"] == len(rows)
+    by_serial = {d["serial_number"]: d["device_id"] for d in devices(tenant)}
+    for r in rows:
+        device_id = r.get("device_id") or by_serial[r["serial_number"]]
+        assert applied(tenant, device_id, r["action"]) == 1, r
+
+
+async def test_item_left_sending_is_reconciled_not_resent(tenant: Tenant, tmp_path: Path) -> None:
+    """A crash after the lock was applied: the command list proves it; the PIN is fetched."""
+    macs = devices(tenant, "Mac")[:2]
+    manifest = write(
+        tmp_path / "lock.csv",
+        "device_id,action\n" + "".join(f"{d['device_id']},lock\n" for d in macs),
+    )
+    config = tenant.config(tmp_path)
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, manifest, tenant=config.tenant)
+        # Simulate the crash: the first lock reached the server, the second never left.
+        import aiohttp
+
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tenant.token}"}) as s:
+            resp = await s.post(f"{tenant.url}/api/v1/devices/{macs[0]['device_id']}/action/lock")
+            assert resp.status == 200
+            pin = (await resp.json())["PIN"]
+        for line, mac in ((2, macs[0]), (3, macs[1])):  # what the engine committed, then died
+            store._conn.execute(
+                "UPDATE items SET state = 'sending', attempts = 1, device_id = ?,"
+                " sent_at = strftime('%s', 'now') - 1 WHERE line = ?",
+                (mac["device_id"], line),
+            )
+        result = await drive(store, run, config)
+    finally:
+        store.close()
+    rows = {int(r["line"]): r for r in read_csv(result.reports.results_csv)}
+    assert rows[2]["outcome"] == "succeeded" and "reconciled" in rows[2]["error"]
+    assert rows[3]["outcome"] == "unknown"
+    assert applied(tenant, macs[0]["device_id"], "lock") == 1
+    assert applied(tenant, macs[1]["device_id"], "lock") == 0  # never resent blindly
+    assert result.reports.secrets_csv is not None
+    assert [s["secret"] for s in read_csv(result.reports.secrets_csv)] == [pin]
+    assert result.exit_code == 1
+
+
+async def test_invalid_manifest_sends_nothing_and_records_nothing(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    from bulkops.errors import ManifestError
+
+    mac = devices(tenant, "Mac")[0]
+    manifest = write(
+        tmp_path / "bad.csv",
+        f"device_id,action\n{mac['device_id']},blankpush\n{mac['device_id']},blankpush\n",
+    )
+    with pytest.raises(ManifestError) as info:
+        await run_job(tenant, tmp_path, manifest)
+    assert info.value.line == 3 and "duplicate of line 2" in str(info.value)
+    assert len(tenant.sim.ledger) == 0
+    assert Store(tmp_path / "run.db").runs() == []
