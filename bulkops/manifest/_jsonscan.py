@@ -125,9 +125,10 @@ def _mentions_defaults(path: Path, label: str) -> bool:
     tail = ""
     try:
         for chunk in iter_text(path, label):
-            if needle in tail + chunk[: len(needle)] or needle in chunk:
+            window = tail + chunk
+            if needle in window:
                 return True
-            tail = chunk[-len(needle) :]
+            tail = window[-len(needle) :]
     except DecodeProblem:
         return False
     return False

@@ -55,7 +55,7 @@ def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iter
     except OSError as exc:
         raise ManifestError(f"cannot read the manifest: {exc.strerror}", path=label) from exc
     with handle:
-        head = handle.read(chunk_bytes)
+        head = handle.read(max(chunk_bytes, 4))
         for magic, what in _SIGNATURES:
             if head.startswith(magic):
                 message = f"{_NOT_TEXT}: this is {what}"

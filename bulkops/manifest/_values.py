@@ -22,10 +22,11 @@ A value is a CSV cell (always text) or a JSON value. Text is trimmed first. Then
 spreadsheets, and bulkops' own reports (``failed.csv``), mark such text as not a formula.
 
 **Formulas.** Text that a spreadsheet would run as a formula is refused, so that a value sent to
-the API cannot come back as an attack when someone opens an export in Excel: text may not start
-with ``=`` or ``@``; it may start with ``+`` or ``-`` only when it is a number or phone number
-(``+1 (555) 010-0199``, ``-5``), or when the sign is followed by a space and the text holds no
-``(`` and no ``|`` (``- back by Monday``).
+the API cannot come back as an attack when someone opens an export in Excel. Text may not start
+with ``=`` or ``@``. It may start with ``+`` or ``-`` only when a digit follows and the rest is
+digits, spaces and ``( ) . - /`` (numbers and phone numbers: ``+1 (555) 010-0199``, ``-5``), or
+when a space follows and the text holds no ``(`` and no ``|`` (``- back by Monday``). So
+``-2+3+cmd|' /C calc'!A0``, ``+HYPERLINK(…)`` and ``-(1)`` are refused.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ _SIX_DIGITS = re.compile(r"[0-9]{6}")
 _DIGITS = re.compile(r"[0-9]+")
 _EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\".]+(?:\.[^@\s,;<>\".]+)+")
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
-_NUMBERISH = re.compile(r"[+-][0-9 ().\-/]*[0-9][0-9 ().\-/]*")
+_NUMBERISH = re.compile(r"[+-] ?[0-9][0-9 ().\-/]*")
 _BOOLS = {
     "true": True,
     "yes": True,
