@@ -1,20 +1,23 @@
 """The send ledger: one SQLite file shared by every run on this machine, keyed by tenant.
 
-Three tables. ``sends`` keeps one row per request sent within the longest window (pruned
-after). ``windows`` keeps, per tenant and window length, the current aligned window's number
-and count, and ``buckets`` each smoothing bucket's theoretical arrival time: so a check is O(1)
-whatever the count (counting ``sends`` rows costs ~45 µs per 1,000 rows, every acquire).
-Every run bumps *every* window row of its tenant, so runs with different rates still see each
-other's sends; a window length seen for the first time is seeded by counting ``sends``.
+Two tables. ``sends`` has one row per request sent, kept for the longest window. ``state`` has,
+per tenant, one row per window length (the current aligned window's number and count) and one
+per smoothing bucket (its theoretical arrival time), so a check costs the same whatever the
+count (counting ``sends`` rows would cost ~45 µs per 1,000 rows, every acquire). Every run bumps
+*every* window row of its tenant, so runs with different rates still count each other's sends;
+a window length seen for the first time is seeded by counting ``sends``.
 
 Check-and-record is one ``BEGIN IMMEDIATE`` transaction: it takes SQLite's write lock before
 reading, so two processes cannot both read "one left" and both send. ``busy_timeout`` makes the
-loser wait (microseconds: the transaction is a handful of statements).
+loser wait (microseconds: the transaction is four statements).
 
-``synchronous=NORMAL`` in WAL mode: a killed *process* loses nothing; only an OS crash or power
-loss can lose the last commits. That loss makes us undercount sends in the current window after a
-reboot, which the gateway's 429 and ``X-RateLimit-Remaining-Hour`` correct; ``FULL`` would add an
-fsync to every acquire. (The checkpoint store, where a lost commit means a resent lock, uses FULL.)
+Cheap writes, measured (see benchmarks/bench_budget.py): each commit dirties two pages (the
+state row page and the last ``sends`` page; no secondary index), and pages are 1 KiB, so the
+WAL grows slowly and checkpoints are rare. ``synchronous=NORMAL`` in WAL mode: a killed
+*process* loses nothing; only an OS crash or power loss can lose the last commits. That makes us
+undercount the current window after a reboot, which the gateway's 429 and
+``X-RateLimit-Remaining-Hour`` correct; ``FULL`` would put an fsync in every acquire. (The
+checkpoint store, where a lost commit can mean a resent lock, uses FULL.)
 """
 
 from __future__ import annotations
@@ -31,17 +34,21 @@ from bulkops.errors import CheckpointError
 
 __all__ = ["SendHistory", "Sent"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sends (
-    id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, t REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS sends_by_tenant_time ON sends (tenant, t);
-CREATE TABLE IF NOT EXISTS windows (
-    tenant TEXT NOT NULL, period_s REAL NOT NULL, idx INTEGER NOT NULL, count INTEGER NOT NULL,
-    PRIMARY KEY (tenant, period_s)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS buckets (
-    tenant TEXT NOT NULL, key TEXT NOT NULL, tat REAL NOT NULL,
-    PRIMARY KEY (tenant, key)) WITHOUT ROWID;
+_VERSION = 1
+_SCHEMA = f"""
+PRAGMA user_version = {_VERSION};
+CREATE TABLE IF NOT EXISTS sends (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, t REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS state (
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,  -- 'window:<period_s>' or a bucket's key
+    period_s REAL,  -- a window's length; NULL for a bucket
+    idx INTEGER NOT NULL,  -- a window's number (floor(t / period_s)); 0 for a bucket
+    value REAL NOT NULL,  -- a window's count, or a bucket's theoretical arrival time
+    PRIMARY KEY (tenant, name)) WITHOUT ROWID;
 """
+_UPSERT = "INSERT OR REPLACE INTO state (tenant, name, period_s, idx, value) VALUES (?, ?, ?, ?, ?)"
+
+Windows = dict[float, tuple[int, int]]  # period_s -> (window number, count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +76,20 @@ class SendHistory:
 
     def _connect(self) -> sqlite3.Connection:
         if self.path is None:
-            return _configure(sqlite3.connect(":memory:", isolation_level=None))
-        # Create the file owner-only before SQLite does (it copies the mode to -wal and -shm).
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        con = _configure(sqlite3.connect(self.path, isolation_level=None))
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
+            con = sqlite3.connect(":memory:", isolation_level=None)
+        else:
+            # Create the file owner-only before SQLite does (it copies the mode to -wal and -shm).
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            con = sqlite3.connect(self.path, isolation_level=None)
+            con.execute("PRAGMA busy_timeout = 5000")
+            con.execute("PRAGMA page_size = 1024")  # takes effect on a new file only
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+        (version,) = con.execute("PRAGMA user_version").fetchone()
+        if version not in (0, _VERSION):
+            con.close()
+            raise sqlite3.DatabaseError(f"unknown send history version {version}")
+        con.executescript(_SCHEMA)
         return con
 
     def close(self) -> None:
@@ -98,14 +112,13 @@ class SendHistory:
     def try_send(self, now: Callable[[], float], limits: Limits) -> Sent | float:
         """Record one send if every window and bucket allows it now, else return when to retry.
 
-        ``now`` is read after the write lock is held, so commits are in time order across processes.
+        ``now`` is read once the write lock is held, so sends are recorded in time order.
         """
         con = self._con
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                t = now()
-                result = self._check_and_record(con, t, limits)
+                result = self._check_and_record(con, now(), limits)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -115,13 +128,12 @@ class SendHistory:
         return result
 
     def _check_and_record(self, con: sqlite3.Connection, t: float, limits: Limits) -> Sent | float:
-        stored = self._windows(con, t, limits)
+        stored, tats = self._state(con, t, limits)
         # Every window as of ``t``: one that has ended counts from zero in the current one.
-        windows = {}
+        windows: Windows = {}
         for period_s, (idx, count) in stored.items():
             current = window_index(t, period_s)
             windows[period_s] = (idx, count) if idx >= current else (current, 0)
-        tats = dict(con.execute("SELECT key, tat FROM buckets WHERE tenant = ?", (self.tenant,)))
         retry_at = _earliest(limits, windows, tats)
         if retry_at > t:
             return retry_at
@@ -130,36 +142,35 @@ class SendHistory:
         for bucket in limits.buckets:
             tats[bucket.key] = bucket.after_send(tats.get(bucket.key, -math.inf), t)
         con.executemany(
-            "UPDATE windows SET idx = ?, count = ? WHERE tenant = ? AND period_s = ?",
-            [(idx, count, self.tenant, period_s) for period_s, (idx, count) in windows.items()],
-        )
-        con.executemany(
-            "INSERT OR REPLACE INTO buckets (tenant, key, tat) VALUES (?, ?, ?)",
-            [(self.tenant, b.key, tats[b.key]) for b in limits.buckets],
+            _UPSERT,
+            [(self.tenant, _window_name(p), p, idx, count) for p, (idx, count) in windows.items()]
+            + [(self.tenant, b.key, None, 0, tats[b.key]) for b in limits.buckets],
         )
         cursor = con.execute("INSERT INTO sends (tenant, t) VALUES (?, ?)", (self.tenant, t))
         assert cursor.lastrowid is not None
-        if any(windows[p][0] != stored[p][0] for p in stored):
-            self._prune(con, t, windows)  # a window rolled over
+        longest = max(windows)
+        if windows[longest][0] != stored[longest][0]:  # the longest window rolled over
+            con.execute("DELETE FROM sends WHERE tenant = ? AND t < ?", (self.tenant, t - longest))
         rate_count = windows[limits.rate_window.period_s][1]
         return Sent(cursor.lastrowid, t, rate_count, _earliest(limits, windows, tats))
 
-    def _windows(
+    def _state(
         self, con: sqlite3.Connection, t: float, limits: Limits
-    ) -> dict[float, tuple[int, int]]:
-        """Every window row of this tenant; rows for our window lengths are created if missing."""
-        rows = con.execute(
-            "SELECT period_s, idx, count FROM windows WHERE tenant = ?", (self.tenant,)
-        ).fetchall()
-        windows = {period_s: (idx, count) for period_s, idx, count in rows}
+    ) -> tuple[Windows, dict[str, float]]:
+        """This tenant's window rows and bucket times; our window lengths are seeded if new."""
+        windows: Windows = {}
+        tats: dict[str, float] = {}
+        for name, period_s, idx, value in con.execute(
+            "SELECT name, period_s, idx, value FROM state WHERE tenant = ?", (self.tenant,)
+        ):
+            if period_s is None:
+                tats[name] = value
+            else:
+                windows[period_s] = (idx, int(value))
         for window in limits.windows:
             if window.period_s not in windows:
-                windows[window.period_s] = seeded = self._seed(con, t, window.period_s)
-                con.execute(
-                    "INSERT INTO windows (tenant, period_s, idx, count) VALUES (?, ?, ?, ?)",
-                    (self.tenant, window.period_s, *seeded),
-                )
-        return windows
+                windows[window.period_s] = self._seed(con, t, window.period_s)
+        return windows, tats
 
     def _seed(self, con: sqlite3.Connection, t: float, period_s: float) -> tuple[int, int]:
         idx = window_index(t, period_s)
@@ -168,29 +179,24 @@ class SendHistory:
         ).fetchone()
         return idx, int(count)
 
-    def _prune(
-        self, con: sqlite3.Connection, t: float, windows: dict[float, tuple[int, int]]
-    ) -> None:
-        cutoff = t - max(windows)
-        con.execute("DELETE FROM sends WHERE tenant = ? AND t < ?", (self.tenant, cutoff))
-
     def remove(self, sent: Sent) -> None:
-        """Forget a send the gateway refused (429 is not counted by Kong): uncount it."""
+        """Forget a send the gateway refused (Kong does not count a 429): uncount it."""
         con = self._con
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                deleted = con.execute("DELETE FROM sends WHERE id = ?", (sent.id,)).rowcount
-                if deleted:
+                if con.execute("DELETE FROM sends WHERE id = ?", (sent.id,)).rowcount:
                     rows = con.execute(
-                        "SELECT period_s, idx FROM windows WHERE tenant = ?", (self.tenant,)
+                        "SELECT name, period_s, idx FROM state"
+                        " WHERE tenant = ? AND period_s IS NOT NULL",
+                        (self.tenant,),
                     ).fetchall()
                     con.executemany(
-                        "UPDATE windows SET count = count - 1"
-                        " WHERE tenant = ? AND period_s = ? AND idx = ? AND count > 0",
+                        "UPDATE state SET value = value - 1"
+                        " WHERE tenant = ? AND name = ? AND value > 0",
                         [
-                            (self.tenant, period_s, idx)
-                            for period_s, idx in rows
+                            (self.tenant, name)
+                            for name, period_s, idx in rows
                             if idx == window_index(sent.t, period_s)
                         ],
                     )
@@ -205,8 +211,8 @@ class SendHistory:
         """How many sends this tenant made in the aligned window of ``period_s`` holding ``t``."""
         try:
             row = self._con.execute(
-                "SELECT idx, count FROM windows WHERE tenant = ? AND period_s = ?",
-                (self.tenant, period_s),
+                "SELECT idx, value FROM state WHERE tenant = ? AND name = ?",
+                (self.tenant, _window_name(period_s)),
             ).fetchone()
             if row is None:
                 return self._seed(self._con, t, period_s)[1]
@@ -216,9 +222,11 @@ class SendHistory:
         return int(count) if idx >= window_index(t, period_s) else 0
 
 
-def _earliest(
-    limits: Limits, windows: dict[float, tuple[int, int]], tats: dict[str, float]
-) -> float:
+def _window_name(period_s: float) -> str:
+    return f"window:{period_s!r}"
+
+
+def _earliest(limits: Limits, windows: Windows, tats: dict[str, float]) -> float:
     """The first time every window (counts as of now) and every bucket allow one more send."""
     at = -math.inf
     for window in limits.windows:
@@ -228,9 +236,3 @@ def _earliest(
     for bucket in limits.buckets:
         at = max(at, bucket.earliest(tats.get(bucket.key, -math.inf)))
     return at
-
-
-def _configure(con: sqlite3.Connection) -> sqlite3.Connection:
-    con.execute("PRAGMA busy_timeout = 5000")
-    con.executescript(_SCHEMA)
-    return con

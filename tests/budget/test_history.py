@@ -137,6 +137,8 @@ def test_file_settings(tmp_path: Path) -> None:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert con.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert con.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+        assert con.execute("PRAGMA page_size").fetchone()[0] == 1024
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
     for name in ("budget.db", "budget.db-wal", "budget.db-shm"):
         if (tmp_path / name).exists():
             assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
@@ -148,6 +150,15 @@ def test_unusable_path_is_our_error(tmp_path: Path) -> None:
         SendHistory(tmp_path / "missing-dir" / "budget.db", tenant="t")
     with pytest.raises(ValueError, match="tenant"):
         SendHistory(None, tenant="")
+
+
+def test_a_file_from_an_unknown_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "budget.db"
+    with sqlite3.connect(path) as con:
+        con.execute("PRAGMA user_version = 99")
+    con.close()
+    with pytest.raises(CheckpointError, match="unknown send history version 99"):
+        SendHistory(path, tenant="t")
 
 
 def test_a_closed_history_raises_our_error() -> None:
