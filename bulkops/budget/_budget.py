@@ -1,0 +1,236 @@
+"""``Budget``: the one object every request waits on before it is sent.
+
+``async with budget.acquire() as permit:`` waits, in this order, for the 429 gate, the server's
+own count (``observe``), then — atomically in the send history — the aligned window counters
+(the rate's window and the second) and the smoothing buckets, and records the send. One task at
+a time does the waiting (an ``asyncio.Lock``, first come first served); the rest queue behind it,
+so a wake-up never stampedes. On a 429 the caller calls ``permit.rate_limited(retry_after_s)`` and
+simply acquires again: a 429 is not an attempt and not a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bulkops.budget._clock import Clock, SystemClock
+from bulkops.budget._config import BudgetConfig
+from bulkops.budget._gate import Gate, GateState
+from bulkops.budget._history import SendHistory, Sent
+from bulkops.budget._limits import Limits, window_end
+
+__all__ = ["SERVER_RESERVE", "Budget", "BudgetStats", "Permit"]
+
+# Requests kept back from what the server says remains: responses race in-flight requests.
+SERVER_RESERVE = 10
+# Added to every wait: a clock that wakes an ulp early (float sums, loop vs wall clock) would
+# otherwise cost a second check for each send.
+WAKE_SLACK_S = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStats:
+    """A snapshot of what the budget did (counts are this process's unless said otherwise)."""
+
+    sent: int  # permits granted: requests that went out
+    sent_in_window: int  # sends in the current rate window, by every run on this tenant
+    rate_limited: int  # 429 answers
+    pauses: int  # times the gate closed
+    paused_s: float  # time the gate was closed or probing
+    max_in_window_seen: int  # the highest shared window count seen at a grant
+
+
+class Permit:
+    """The right to send one request; tell it about a 429, else leaving the block means answered."""
+
+    __slots__ = ("_budget", "_epoch", "_limited", "_sent", "is_probe")
+
+    def __init__(self, budget: Budget, sent: Sent, *, is_probe: bool, epoch: int) -> None:
+        self._budget = budget
+        self._sent = sent
+        self._epoch = epoch
+        self._limited = False
+        self.is_probe = is_probe
+
+    @property
+    def sent_at(self) -> float:
+        """When the permit was granted (wall clock)."""
+        return self._sent.t
+
+    def rate_limited(self, retry_after_s: float | None) -> None:
+        """The request got 429: pause every worker (the gate) and uncount this send."""
+        if not self._limited:
+            self._limited = True
+            self._budget._on_429(self, retry_after_s)
+
+    def __repr__(self) -> str:
+        return f"<Permit sent_at={self.sent_at:.3f} probe={self.is_probe} limited={self._limited}>"
+
+
+class Budget:
+    """One tenant's request budget: smoothing, hard window counts, per-second ceiling, 429 gate."""
+
+    def __init__(
+        self,
+        config: BudgetConfig,
+        *,
+        history: SendHistory | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if history is not None and history.tenant != config.tenant:
+            raise ValueError(
+                f"send history tenant {history.tenant!r} is not the budget's {config.tenant!r}"
+            )
+        self.config = config
+        self._owns_history = history is None
+        self._history = history if history is not None else SendHistory(None, tenant=config.tenant)
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._limits = Limits.from_config(config)
+        self._gate = Gate(rng=rng if rng is not None else random.Random())
+        self._lock = asyncio.Lock()  # binds to the running loop on first use
+        self._probe_done = asyncio.Event()
+        self._not_before = -math.inf  # our own windows and buckets are closed before this
+        self._cap_left: int | None = None
+        self._cap_until = 0.0
+        self._in_flight = 0
+        self._sent = 0
+        self._rate_limited = 0
+        self._max_in_window = 0
+
+    def close(self) -> None:
+        """Close the send history if the budget opened it (an in-memory one)."""
+        if self._owns_history:
+            self._history.close()
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Permit]:
+        """Wait until one request may be sent, record it, and yield its permit."""
+        permit = await self._grant()
+        try:
+            yield permit
+        except BaseException as exc:
+            self._finish(permit, exc)
+            raise
+        self._finish(permit, None)
+
+    async def _grant(self) -> Permit:
+        clock, gate = self._clock, self._gate
+        async with self._lock:
+            while True:
+                now = clock.now()
+                if gate.state is GateState.PROBING:
+                    await self._probe_done.wait()
+                    continue
+                if gate.state is GateState.CLOSED and now < gate.until:
+                    await clock.sleep(gate.until - now + WAKE_SLACK_S)
+                    continue
+                if self._cap_left is not None:
+                    if now >= self._cap_until:
+                        self._cap_left = None
+                    elif self._cap_left <= 0:
+                        await clock.sleep(self._cap_until - now + WAKE_SLACK_S)
+                        continue
+                if now < self._not_before:  # known without asking the history
+                    await clock.sleep(self._not_before - now + WAKE_SLACK_S)
+                    continue
+                sent = self._history.try_send(clock.now, self._limits)
+                if isinstance(sent, float):
+                    await clock.sleep(sent - clock.now() + WAKE_SLACK_S)
+                    continue
+                return self._granted(sent)
+
+    def _granted(self, sent: Sent) -> Permit:
+        probe = self._gate.state is GateState.CLOSED  # closed and due: this one probes
+        if probe:
+            self._gate.start_probe()
+            self._probe_done.clear()
+        self._not_before = sent.next_at
+        self._sent += 1
+        self._in_flight += 1
+        if self._cap_left is not None:
+            self._cap_left -= 1
+        self._max_in_window = max(self._max_in_window, sent.window_count)
+        return Permit(self, sent, is_probe=probe, epoch=self._gate.epoch)
+
+    def _finish(self, permit: Permit, exc: BaseException | None) -> None:
+        self._in_flight -= 1
+        if permit.is_probe and not permit._limited:
+            if isinstance(exc, asyncio.CancelledError):
+                self._gate.probe_abandoned(self._clock.now())
+            else:  # an answer other than 429, or a transport error: the spec reopens
+                self._gate.probe_answered(self._clock.now())
+            self._probe_done.set()
+
+    def _on_429(self, permit: Permit, retry_after_s: float | None) -> None:
+        self._rate_limited += 1
+        self._history.remove(permit._sent)  # Kong does not count refused requests; neither do we
+        now = self._clock.now()
+        self._gate.on_429(
+            now,
+            retry_after_s=retry_after_s,
+            to_window_end_s=window_end(now, self.config.rate.period_s) - now,
+            granted_epoch=permit._epoch,
+            probe=permit.is_probe,
+        )
+        if permit.is_probe:
+            self._probe_done.set()
+
+    def observe(self, *, remaining_hour: int | None = None, reset_s: float | None = None) -> None:
+        """Take the server's count (``X-RateLimit-Remaining-Hour``) as a cap on what we still send.
+
+        The cap is what remains, less requests in flight and ``SERVER_RESERVE``; it lasts
+        ``reset_s`` (seconds until the server's hour window resets, when known) or until our
+        aligned window ends. Each call replaces the previous cap: the latest count is the truth.
+        """
+        if remaining_hour is None:
+            return
+        now = self._clock.now()
+        self._cap_left = max(remaining_hour - self._in_flight - SERVER_RESERVE, 0)
+        self._cap_until = now + reset_s if reset_s is not None else self._window_end(now)
+
+    def window_left(self) -> int:
+        """How many more requests the current window allows us (shared count, server cap)."""
+        now = self._clock.now()
+        rate = self.config.rate
+        left = max(rate.count - self._history.count_in_window(now, rate.period_s), 0)
+        if self._cap_left is not None and now < self._cap_until:
+            left = min(left, max(self._cap_left, 0))
+        return left
+
+    def eta_s(self, requests: int) -> float:
+        """Roughly how long ``requests`` more sends take at this budget (no bursts, no 429s)."""
+        if requests <= 0:
+            return 0.0
+        now = self._clock.now()
+        pace_s = self._limits.pace_s
+        to_end = self._window_end(now) - now
+        first = min(self.window_left(), math.floor(to_end / pace_s))
+        if requests <= first:
+            return requests * pace_s
+        period_s = self.config.rate.period_s
+        per_window = max(min(self.config.rate.count, math.floor(period_s / pace_s)), 1)
+        full, rest = divmod(requests - first, per_window)
+        if rest == 0:
+            full, rest = full - 1, per_window
+        return to_end + full * period_s + rest * pace_s
+
+    def _window_end(self, now: float) -> float:
+        return window_end(now, self.config.rate.period_s)
+
+    @property
+    def stats(self) -> BudgetStats:
+        """Counts so far; ``sent_in_window`` is read from the shared history."""
+        now = self._clock.now()
+        return BudgetStats(
+            sent=self._sent,
+            sent_in_window=self._history.count_in_window(now, self.config.rate.period_s),
+            rate_limited=self._rate_limited,
+            pauses=self._gate.pauses,
+            paused_s=self._gate.paused_for(now),
+            max_in_window_seen=self._max_in_window,
+        )
