@@ -79,6 +79,7 @@ class SendHistory:
             con = sqlite3.connect(":memory:", isolation_level=None)
         else:
             # Create the file owner-only before SQLite does (it copies the mode to -wal and -shm).
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             con = sqlite3.connect(self.path, isolation_level=None)
             con.execute("PRAGMA busy_timeout = 5000")

@@ -126,7 +126,7 @@ async def test_restarts_without_the_history_would_reburst(tmp_path: Path) -> Non
     assert max_aligned(grants, 10.0) <= 1000
 
 
-async def hammer_two(tmp_path: Path, *, shared: bool) -> tuple[Spy, Spy]:
+async def hammer_two(tmp_path: Path, *, shared: bool, until: float) -> tuple[Spy, Spy]:
     clock = FakeClock(START + 2.0)
     spies = []
     for name in ("a", "b"):
@@ -135,24 +135,24 @@ async def hammer_two(tmp_path: Path, *, shared: bool) -> tuple[Spy, Spy]:
         spies.append(Spy(budget, clock))
     a, b = spies
     await asyncio.gather(
-        a.hammer(tasks=20, until=START + 40.0, latency_s=0.03),
-        b.hammer(tasks=7, until=START + 40.0, latency_s=0.01),
+        a.hammer(tasks=20, until=until, latency_s=0.03),
+        b.hammer(tasks=7, until=until, latency_s=0.01),
     )
     return a, b
 
 
 async def test_two_runs_sharing_the_history_share_one_budget(tmp_path: Path) -> None:
-    a, b = await hammer_two(tmp_path, shared=True)
+    a, b = await hammer_two(tmp_path, shared=True, until=START + 30.0)
     both = a.grants + b.grants
     assert max_aligned(both, 10.0) <= 1000
     assert max_sliding(both, 10.0) <= 1000  # the smoothing bucket is shared too
-    assert min(len(a.grants), len(b.grants)) > 500
-    full = [per_window(both, 10.0)[int(START // 10) + k] for k in (1, 2, 3)]
+    assert min(len(a.grants), len(b.grants)) > 300
+    full = [per_window(both, 10.0)[int(START // 10) + k] for k in (1, 2)]
     assert min(full) >= 0.99 * 1000
 
 
 async def test_two_runs_with_separate_histories_would_exceed(tmp_path: Path) -> None:
-    a, b = await hammer_two(tmp_path, shared=False)
+    a, b = await hammer_two(tmp_path, shared=False, until=START + 10.0)
     assert max_aligned(a.grants + b.grants, 10.0) > 1000
 
 

@@ -145,9 +145,16 @@ def test_file_settings(tmp_path: Path) -> None:
     assert "budget.db" in repr(history)
 
 
+def test_missing_folders_are_created_owner_only(tmp_path: Path) -> None:
+    with SendHistory(tmp_path / "state" / "bulkops" / "budget.db", tenant="t"):
+        pass
+    assert stat.S_IMODE(os.stat(tmp_path / "state" / "bulkops").st_mode) == 0o700
+
+
 def test_unusable_path_is_our_error(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="send history"):
-        SendHistory(tmp_path / "missing-dir" / "budget.db", tenant="t")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(CheckpointError, match=r"send history .* cannot open"):
+        SendHistory(tmp_path / "a-file" / "budget.db", tenant="t")
     with pytest.raises(ValueError, match="tenant"):
         SendHistory(None, tenant="")
 
