@@ -93,11 +93,15 @@ class _Layout:
     params: list[tuple[int, str, str]] = field(default_factory=list)
     unlabeled: list[int] = field(default_factory=list)
     all_labels: list[str] = field(default_factory=list)
+    id_columns: tuple[str, str] = (DEVICE_ID, SERIAL_NUMBER)
+    action_column: str = ACTION
 
 
 def _item(cells: list[str], line: int, chars: int, lay: _Layout, builder: RowBuilder) -> Item:
     count = len(cells)
-    if count > lay.width and "".join(cells[lay.width :]).strip():
+    if count < lay.width:
+        cells.extend([""] * (lay.width - count))
+    elif count > lay.width and "".join(cells[lay.width :]).strip():
         builder.fail(
             f"the row has {count} cells but the header has {lay.width}",
             line=line,
@@ -107,34 +111,25 @@ def _item(cells: list[str], line: int, chars: int, lay: _Layout, builder: RowBui
         for index, cell in enumerate(cells):
             if len(cell) > MAX_CELL_CHARS:
                 column = lay.all_labels[index] if index < lay.width else None
-                builder.fail(
-                    f"cell is longer than {MAX_CELL_CHARS // 1024} KiB", line=line, column=column
-                )
+                limit = f"{MAX_CELL_CHARS // 1024} KiB"
+                builder.fail(f"cell is longer than {limit}", line=line, column=column)
     for index in lay.unlabeled:
-        if index < count and cells[index].strip():
+        if cells[index].strip():
             builder.fail(
                 f"a value in column {index + 1}, which has no header",
                 line=line,
                 hint="name the column in the header, or empty it",
             )
-    action_cell = cells[lay.action] if lay.action is not None and lay.action < count else None
-    action = builder.action(action_cell, line=line, column=lay.labels.get(ACTION, ACTION))
+    action = builder.action(
+        None if lay.action is None else cells[lay.action], line=line, column=lay.action_column
+    )
     return builder.build(
         line=line,
-        device_id=cells[lay.device_id]
-        if lay.device_id is not None and lay.device_id < count
-        else None,
-        serial_number=(
-            cells[lay.serial_number]
-            if lay.serial_number is not None and lay.serial_number < count
-            else None
-        ),
-        id_columns=(
-            lay.labels.get(DEVICE_ID, DEVICE_ID),
-            lay.labels.get(SERIAL_NUMBER, SERIAL_NUMBER),
-        ),
+        device_id=None if lay.device_id is None else cells[lay.device_id],
+        serial_number=None if lay.serial_number is None else cells[lay.serial_number],
+        id_columns=lay.id_columns,
         action=action,
-        fields=[(name, label, cells[i]) for i, name, label in lay.params if i < count and cells[i]],
+        fields=[(name, label, cells[i]) for i, name, label in lay.params if cells[i]],
     )
 
 
@@ -201,6 +196,11 @@ def _layout(header: list[str], line: int, builder: RowBuilder) -> _Layout:
             line=line,
             hint="name the column of serial numbers serial_number, or of device UUIDs device_id",
         )
+    lay.id_columns = (
+        lay.labels.get(DEVICE_ID, DEVICE_ID),
+        lay.labels.get(SERIAL_NUMBER, SERIAL_NUMBER),
+    )
+    lay.action_column = lay.labels.get(ACTION, ACTION)
     if lay.action is None and builder.default_action is None:
         builder.fail(
             "no action column",

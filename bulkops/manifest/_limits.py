@@ -8,5 +8,5 @@ MAX_CELL_CHARS = 64 * 1024
 MAX_LINE_CHARS = 1024 * 1024
 """A physical line, a CSV record or one JSON item may hold at most this many characters."""
 
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 128 * 1024
 """Files are read in chunks of this many bytes."""

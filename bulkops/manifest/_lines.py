@@ -42,5 +42,6 @@ def iter_lines(chunks: Iterable[str], *, max_chars: int = MAX_LINE_CHARS) -> Ite
             yield from lines
         if len(carry) > max_chars:
             raise LineTooLong
+        del text, lines  # hold one chunk at a time
     if carry:
         yield carry

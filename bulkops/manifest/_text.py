@@ -61,7 +61,8 @@ def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iter
                 message = f"{_NOT_TEXT}: this is {what}"
                 raise DecodeProblem(message, offset=0, hint=_SAVE_AS_CSV)
         reader = _Reader(head)
-        chunk = head[reader.bom :]
+        chunk = head[reader.bom :] if reader.bom else head
+        del head
         offset = reader.bom
         while True:
             final = not chunk
@@ -73,6 +74,7 @@ def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iter
             if final:
                 return
             offset += len(chunk)
+            del text, chunk  # hold one chunk at a time
             chunk = handle.read(chunk_bytes)
 
 
