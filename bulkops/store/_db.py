@@ -51,8 +51,7 @@ CREATE TABLE IF NOT EXISTS items (
     secret TEXT,
     PRIMARY KEY (run_id, line)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS items_ref ON items (run_id, device_ref, action);
-CREATE INDEX IF NOT EXISTS items_open ON items (run_id, line) WHERE state IN ('pending', 'sending');
+
 """
 
 
@@ -93,6 +92,8 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
                 uri, uri=True, isolation_level=None, check_same_thread=False, timeout=5.0
             )
             conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute("PRAGMA cache_size = -32000")  # 32 MiB: ingest and sorts stay in memory
+            conn.execute("PRAGMA temp_store = MEMORY")
             if not readonly:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = FULL")

@@ -148,14 +148,15 @@ class Store:
                     ),
                 )
                 total = 0
-                for batch in _batches(_rows(run_id, items), _INGEST_BATCH):
+                actions: set[str] = set()
+                for batch in _batches(_rows(run_id, items, actions), _INGEST_BATCH):
                     conn.executemany(
                         "INSERT INTO items (run_id, line, device_ref, device_id, serial_number,"
                         " action, params, params_digest) VALUES (?,?,?,?,?,?,?,?)",
                         batch,
                     )
                     total += len(batch)
-                check_cross_rows(conn, run_id, manifest_path, total)
+                check_cross_rows(conn, run_id, manifest_path, total, actions)
                 conn.execute("UPDATE runs SET total = ? WHERE run_id = ?", (total, run_id))
                 conn.execute("COMMIT")
             except BaseException:
@@ -385,8 +386,9 @@ class Store:
                 raise
 
 
-def _rows(run_id: str, items: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+def _rows(run_id: str, items: Iterable[Any], actions: set[str]) -> Iterator[tuple[Any, ...]]:
     for it in items:
+        actions.add(it.action)
         yield (
             run_id,
             it.line,
