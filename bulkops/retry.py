@@ -129,10 +129,8 @@ class RetryPolicy:
         attempt: int,
         quota: RetryQuota | None = None,
     ) -> Decision:
-        """The decision after attempt number ``attempt`` (from 1) ended in ``error_kind``.
-
-        With a ``quota``, a retry spends from it; an empty quota turns the retry into "failed".
-        """
+        """The decision after attempt ``attempt`` (from 1) ended in ``error_kind``; spends ``quota``."""
+        # An empty quota turns what would be a retry into "failed".
         if error_kind not in ERROR_KINDS:
             raise ValueError(
                 f"unknown error kind {error_kind!r}; expected one of {sorted(ERROR_KINDS)}"
@@ -165,11 +163,10 @@ _WHAT = {
 
 
 class CircuitBreaker:
-    """Trips when retries exceed ``max_retry_ratio`` of sends over the last ``window_s`` seconds.
+    """Trips when retries exceed ``max_retry_ratio`` of sends over the last ``window_s`` seconds."""
 
-    Counts live in one-second bins, so memory stays bounded at any request rate. Once tripped it
-    stays tripped until ``reset()``: the engine pauses the run and reports ``reason``.
-    """
+    # Counts live in one-second bins, so memory stays bounded at any request rate. Once tripped
+    # it stays tripped until reset(): the engine pauses the run and reports ``reason``.
 
     def __init__(
         self,

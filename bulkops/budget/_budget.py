@@ -181,12 +181,10 @@ class Budget:
             self._probe_done.set()
 
     def observe(self, *, remaining_hour: int | None = None, reset_s: float | None = None) -> None:
-        """Take the server's count (``X-RateLimit-Remaining-Hour``) as a cap on what we still send.
-
-        The cap is what remains, less requests in flight and ``SERVER_RESERVE``; it lasts
-        ``reset_s`` (seconds until the server's hour window resets, when known) or until our
-        aligned window ends. Each call replaces the previous cap: the latest count is the truth.
-        """
+        """Cap what we still send at what the server says remains (X-RateLimit-Remaining-Hour)."""
+        # The cap is what remains less requests in flight and SERVER_RESERVE; it lasts reset_s
+        # (seconds until the server's window resets, when known) or until our aligned window
+        # ends. Each call replaces the previous cap: the latest count is the truth.
         if remaining_hour is None:
             return
         now = self._clock.now()

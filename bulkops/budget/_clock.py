@@ -45,12 +45,11 @@ class SystemClock:
 
 
 class FakeClock:
-    """Virtual time that moves only by ``advance()`` or, with ``autojump``, when all tasks wait.
+    """Virtual time that moves only by ``advance()`` or, with ``autojump``, when all tasks wait."""
 
-    The loop counts as idle when it has no ready callbacks (tasks blocked on sockets count as
-    idle too, so virtual time may pass while real I/O is in flight). Binds to the running loop
-    on the first ``sleep()``, never at construction.
-    """
+    # The loop counts as idle when it has no ready callbacks: tasks blocked on sockets count as
+    # idle too, so virtual time may pass while real I/O is in flight. Binds to the running loop
+    # on the first sleep(), never at construction.
 
     def __init__(self, start: float = DEFAULT_FAKE_START, *, autojump: bool = True) -> None:
         self._now = float(start)

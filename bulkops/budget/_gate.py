@@ -58,12 +58,10 @@ class Gate:
         granted_epoch: int,
         probe: bool,
     ) -> None:
-        """A permit got 429: pause until Retry-After, else the window end; a failed probe backs off.
-
-        A probe refused without Retry-After means the server's window is not where ours is (it
-        slides, or the clocks differ), so only the exponential backoff applies.
-        """
+        """A permit got 429: pause until Retry-After, else the window end; a failed probe backs off."""
         if probe:
+            # Refused without Retry-After, a probe says the server's window is not where ours is
+            # (it slides, or the clocks differ): only the exponential backoff applies.
             self.failed_probes += 1
             backoff = backoff_s(
                 self.failed_probes,

@@ -111,10 +111,8 @@ class SendHistory:
         return CheckpointError(f"send history {where}: cannot {doing}: {exc}")
 
     def try_send(self, now: Callable[[], float], limits: Limits) -> Sent | float:
-        """Record one send if every window and bucket allows it now, else return when to retry.
-
-        ``now`` is read once the write lock is held, so sends are recorded in time order.
-        """
+        """Record one send if every window and bucket allows it now, else return when to retry."""
+        # now() is read once the write lock is held, so sends are recorded in time order.
         con = self._con
         try:
             con.execute("BEGIN IMMEDIATE")
