@@ -200,9 +200,8 @@ async def main() -> None:
     print(f"| engine, checkpoints + reports (median of {args.rounds}) | {e:,.0f} |")
     print(f"| ratio engine / raw | **{e / r:.2f}×** (target ≥ 0.75×) |")
     print()
-    print(
-        f"| budget use: {b['items']:.0f} items, budget {b['budget']:.0f}/window, cap {args.cap} | value |"
-    )
+    head = f"budget use: {b['items']:.0f} items, budget {b['budget']:.0f}/window, cap {args.cap}"
+    print(f"| {head} | value |")
     print("|---|---|")
     print(f"| rate achieved over full windows | **{b['achieved_pct']:.1f}%** (target ≥ 99%) |")
     print(f"| max requests in any window | {b['max_per_window']:.0f} (budget {b['budget']:.0f}) |")
