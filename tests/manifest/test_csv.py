@@ -143,3 +143,13 @@ def test_reads_back_a_failed_csv_as_bulkops_reports_write_it(tmp_path: Path) -> 
 def test_bool_cells(tmp_path: Path, cell: str, value: bool) -> None:
     path = write(tmp_path, "m.csv", f"serial_number,action,enable\n{SERIAL},remotedesktop,{cell}\n")
     assert read(path) == [item(2, "remotedesktop", enable=value)]
+
+
+def test_an_open_quote_is_found_on_its_own_line_inside_a_long_record(tmp_path: Path) -> None:
+    text = (
+        "serial_number,action,note,message\n"
+        f'{SERIAL},lock,"two\nlines",ok\n'
+        f'{SERIAL2},lock,"a\nb","opens on line 5\nand\nnever closes\n'
+    )
+    exc = error(write(tmp_path, "m.csv", text))
+    assert exc.line == 5 and "never closed" in exc.message

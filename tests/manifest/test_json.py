@@ -78,6 +78,10 @@ def test_action_precedence_item_then_defaults_then_caller(tmp_path: Path) -> Non
     assert actions == ["blankpush", "lock"]
     exc = error(write(tmp_path, "c.json", text))
     assert "no action for this row" in exc.message
+    text = json.dumps(
+        {"defaults": {"action": "lock"}, "items": [{"serial_number": SERIAL, "action": " "}]}
+    )
+    assert read(write(tmp_path, "d.json", text), default_action="blankpush")[0].action == "lock"
 
 
 def test_defaults_cannot_name_a_device_or_an_unknown_action(tmp_path: Path) -> None:

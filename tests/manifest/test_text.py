@@ -54,6 +54,13 @@ def test_cp1252_fallback_at_any_boundary(tmp_path: Path, chunk: int) -> None:
     assert _decode(write(tmp_path, "t.csv", text, encoding="cp1252"), chunk) == (text, None)
 
 
+@pytest.mark.parametrize("chunk", [2, 5, 4096])
+def test_once_cp1252_always_cp1252(tmp_path: Path, chunk: int) -> None:
+    # "Ã©" in Windows-1252 is C3 A9, which is also valid UTF-8 (for "é"): it must stay "Ã©".
+    text = "a,café\n" + "x" * 20 + "\nb,Ã©\n"
+    assert _decode(write(tmp_path, "t.csv", text, encoding="cp1252"), chunk) == (text, None)
+
+
 @pytest.mark.parametrize("chunk", [1, 3, 4096])
 def test_mixed_encodings_stop_at_the_bad_byte(tmp_path: Path, chunk: int) -> None:
     good = "a,Zoë\n"
