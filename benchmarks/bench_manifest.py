@@ -7,7 +7,8 @@ Generates a CSV, a JSON Lines and a JSON manifest of the same rows (a mix of bla
 message, and update with an asset tag and tags; serial numbers and device ids) in a temporary
 directory. Each measurement runs in its own child process, so peak RSS is that parser's alone.
 Baselines do no validation: ``csv.reader`` over the file, ``orjson.loads`` per line, and
-``orjson.loads`` of the whole JSON file.
+``orjson.loads`` of the whole JSON file. "× time" is seconds relative to the baseline of the same
+format: the price of decoding checks, validation and typed items on top of bare parsing.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def main() -> None:
         size = {f: p.stat().st_size / 2**20 for f, p in paths.items()}
         print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.1f}s", end=" ")
         print("(" + ", ".join(f"{f} {mib:.0f} MiB" for f, mib in size.items()) + ")\n")
-        head = f"{'format':<6} {'parser':<18} {'rows/s':>10} {'seconds':>8} {'peak RSS':>9} {'× time':>7}"
+        head = f"{'format':<6} {'parser':<18} {'rows/s':>10} {'seconds':>8} {'peak RSS':>9}"
+        head += f" {'× time':>7}"
         print(head)
         print("-" * len(head))
         for fmt, baseline, ours in PLAN:

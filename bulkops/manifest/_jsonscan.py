@@ -299,11 +299,11 @@ class _Lexer:
             end = self._container(capture, line)
         elif char == '"':
             while (match := _STRING.match(self.buf, self.pos)) is None:
-                self._grow(capture, self.pos, line, "a string")
+                self._grow(self.pos, line, "a string")
             end = match.end()
         elif char and (match := _SCALAR.match(self.buf, self.pos)) is not None:
             while match.end() == len(self.buf) and not self._eof:
-                self._grow(capture, self.pos, line, "a value")
+                self._grow(self.pos, line, "a value")
                 match = _SCALAR.match(self.buf, self.pos)
                 assert match is not None
             end = match.end()
@@ -315,7 +315,8 @@ class _Lexer:
             self.fail(f"expected a value, found {char!r}", line)
         return line, end
 
-    def _grow(self, capture: bool, keep: int, line: int, what: str) -> None:
+    def _grow(self, keep: int, line: int, what: str) -> None:
+        """Read on, keeping ``buf[keep:]``, for a value of at most 1 MiB that starts on ``line``."""
         if len(self.buf) - keep > MAX_LINE_CHARS:
             self.fail(f"{what} larger than {_MIB} MiB", line)
         if self._more(keep) is None:

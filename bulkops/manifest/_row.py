@@ -80,6 +80,8 @@ class RowBuilder:
                 action = find_action(raw)
             except Invalid as exc:
                 self.fail(exc.message, line=line, column=column, hint=exc.hint)
+            if len(self._actions) >= _CACHE_SIZE:
+                self._actions.clear()
             self._actions[raw] = action
         return action
 
