@@ -35,13 +35,16 @@ _FORMAT_NAMES = {**{f: f for f in FORMATS}, "tsv": "csv", "ndjson": "jsonl"}
 class Manifest:
     """A manifest file, validated row by row as it is iterated (each time from the start)."""
 
-    __slots__ = ("_default_action", "_label", "format", "path")
+    __slots__ = ("_default_action", "_label", "_tab", "format", "path")
 
-    def __init__(self, path: Path, format: str, *, default_action: Action | None) -> None:
+    def __init__(
+        self, path: Path, format: str, *, default_action: Action | None, tab: bool = False
+    ) -> None:
         self.path = path
         self.format = format
         self._default_action = default_action
         self._label = str(path)
+        self._tab = tab
 
     def __repr__(self) -> str:
         return f"Manifest({self._label!r}, format={self.format!r})"
@@ -52,8 +55,7 @@ class Manifest:
             return iter_json(self.path, self._label, default_action=self._default_action)
         if self.format == "jsonl":
             return iter_jsonl(self.path, self._label, default_action=self._default_action)
-        tab = self.path.suffix.lower() == ".tsv"
-        return iter_csv(self.path, self._label, default_action=self._default_action, tab=tab)
+        return iter_csv(self.path, self._label, default_action=self._default_action, tab=self._tab)
 
     def sha256(self) -> str:
         """The SHA-256 of the file's bytes, in hex."""
@@ -90,7 +92,9 @@ def open_manifest(
         raise ManifestError("is a directory, not a manifest file", path=label)
     if not where.exists():
         raise ManifestError("no such file", path=label)
+    tab = where.suffix.lower() == ".tsv"
     if format is not None:
+        tab = format.strip().lower() == "tsv"
         name = _FORMAT_NAMES.get(format.strip().lower())
         if name is None:
             raise ManifestError(
@@ -100,7 +104,7 @@ def open_manifest(
             )
     else:
         name = _BY_EXTENSION.get(where.suffix.lower()) or _sniff(where, label)
-    return Manifest(where, name, default_action=action)
+    return Manifest(where, name, default_action=action, tab=tab)
 
 
 def _sniff(path: Path, label: str) -> str:

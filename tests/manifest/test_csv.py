@@ -114,6 +114,9 @@ def test_tsv_extension_prefers_tabs_for_a_single_column(tmp_path: Path) -> None:
     assert read(path, default_action="blankpush") == [item(2, "blankpush")]
     path = write(tmp_path, "n.tsv", f"serial_number\taction\n{SERIAL}\tblankpush\n")
     assert read(path) == [item(2, "blankpush")]
+    path = write(tmp_path, "o.txt", f"serial_number\n{SERIAL},1\n")
+    assert "is not a serial number" in error(path, format="tsv", default_action="lock").message
+    assert "the row has 2 cells" in error(path, default_action="lock").message
 
 
 def test_separator_sniffing_ignores_quoted_text(tmp_path: Path) -> None:
