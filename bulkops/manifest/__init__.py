@@ -29,11 +29,13 @@ is trimmed, so leading zeros stay. Serial numbers that Excel turned into numbers
 **JSON** — ``{"defaults": {...}, "items": [{...}, ...]}`` or a bare list of items; **JSON Lines**
 — one item per line. See :mod:`bulkops.manifest._json`.
 
-**Values** — a blank cell (or absent key) leaves a field alone; ``null`` or ``CLEAR!`` (any case),
-or JSON ``null``, clears it, only where the parameter may be cleared. Tags in one cell are
-separated by ``;``. A PIN is exactly 6 digits; in JSON a 6-digit integer is accepted too. Text that
-a spreadsheet would run as a formula (``=…``, ``@…``, ``+cmd|…``) is refused; phone numbers such
-as ``+1 555 0100`` are fine. See :mod:`bulkops.manifest._values` for every rule.
+**Values** — a blank cell, an absent key or an empty JSON string leaves a field alone; ``null``
+or ``CLEAR!`` (any case), or JSON ``null``, clears it, only where the parameter may be cleared.
+Tags in one cell are separated by ``;``. A PIN is exactly 6 digits; in JSON a 6-digit integer is
+accepted too. Text that a spreadsheet would run as a formula (``=…``, ``@…``, ``+cmd|…``) is
+refused; phone numbers such as ``+1 555 0100`` are fine, and a leading ``'`` that marks such text
+as not a formula (as in bulkops' own ``failed.csv``) is dropped. See
+:mod:`bulkops.manifest._values` for every rule.
 
 **Limits** — a cell holds at most 64 KiB; a line, a CSV row or a JSON item at most 1 MiB.
 
