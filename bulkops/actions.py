@@ -18,6 +18,7 @@ __all__ = [
     "Action",
     "Param",
     "ParamKind",
+    "Request",
     "get_action",
 ]
 
@@ -112,6 +113,26 @@ def _check_rts(params: Mapping[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request the run will send for one item."""
+
+    method: str
+    route: str
+    device_id: str
+    body: dict[str, Any] | None
+
+    @property
+    def path(self) -> str:
+        """The route with the device id filled in."""
+        return self.route.format(device_id=self.device_id)
+
+    @property
+    def permission(self) -> str:
+        """The token permission this request needs."""
+        return f"{self.method} {self.route}"
+
+
 BodyBuilder = Callable[["Action", Mapping[str, Any]], "dict[str, Any] | None"]
 Check = Callable[[Mapping[str, Any]], "str | None"]
 
@@ -156,6 +177,10 @@ class Action:
     def body(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """The JSON body for these (validated, resolved) parameters."""
         return self.build(self, params)
+
+    def request(self, device_id: str, params: Mapping[str, Any]) -> Request:
+        """The request that runs this action on one device."""
+        return Request(self.method, self.route, device_id, self.body(params))
 
 
 _MESSAGE = Param("message", "Message", help="text shown on the device")

@@ -17,10 +17,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
-from typing import Any
 
-from bulkops.actions import ACTIONS, Action
+from bulkops.actions import ACTIONS, Action, Request
 from bulkops.client import KandjiClient
 from bulkops.errors import (
     ApiError,
@@ -34,8 +34,8 @@ from bulkops.errors import (
     TransportError,
 )
 from bulkops.reconcile import reconcile
-from bulkops.resolve import Resolver, Unresolved
 from bulkops.retry import CircuitBreaker, ErrorKind, RetryPolicy, RetryQuota
+from bulkops.schedule import TimeWindow
 from bulkops.store import RunInfo, Store, WorkItem
 
 __all__ = ["EXIT_ABORTED", "EXIT_FAILED", "EXIT_INTERRUPTED", "Engine", "Progress", "RunOptions"]
@@ -59,6 +59,11 @@ class RunOptions:
     grace_s: float = 15.0
     reconcile_skew_s: float = 300.0
     progress_interval_s: float = 0.25
+    verify: bool = False
+    canary: int = 0
+    max_failure_rate: float | None = None
+    failure_sample: int = 20
+    window: TimeWindow | None = None
 
 
 @dataclass(slots=True)
@@ -98,7 +103,6 @@ class Engine:
         self._run = run
         self._opts = options
         self._on_progress = on_progress
-        self._resolver = Resolver(client)
         self._policy = RetryPolicy(max_attempts=options.max_attempts)
         self._quota = RetryQuota()
         self._breaker = CircuitBreaker()
@@ -107,6 +111,10 @@ class Engine:
         self._stopping = asyncio.Event()
         self._abort: RunAborted | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._pass_done = 0
+        self._canary_size = 0
+        self._canary_done = asyncio.Event()
+        self._pass_bad = 0
         self.progress = Progress(run_id=run.run_id, total=run.total)
 
     # ---- control ------------------------------------------------------------------------
@@ -222,6 +230,7 @@ class Engine:
     async def _produce(self, queue: asyncio.Queue[WorkItem | None]) -> None:
         store, run_id = self._store, self._run.run_id
         after = 0
+        sent = 0
         try:
             while not self._stopping.is_set():
                 batch = await store.call(
@@ -230,10 +239,14 @@ class Engine:
                 if not batch:
                     break
                 for item in batch:
+                    await self._wait_for_window()
                     if self._stopping.is_set():
                         break
                     await queue.put(item)
                     after = item.line
+                    sent += 1
+                    if sent == self._opts.canary:
+                        await self._judge_canary(sent)
         finally:
             for _ in range(self._opts.concurrency):
                 await queue.put(None)
@@ -248,40 +261,69 @@ class Engine:
                 self._abort = self._abort or exc
                 self._stopping.set()
 
+    async def _wait_for_window(self) -> None:
+        """Outside ``--window``: wait (waking for a stop) until it opens."""
+        window = self._opts.window
+        while window is not None and not self._stopping.is_set():
+            wait = window.wait_s(datetime.now())
+            if wait <= 0:
+                self.progress.note = ""
+                return
+            self.progress.note = (
+                f"waiting for the send window {window} (opens in {int(wait // 60)} min)"
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=min(wait, 30.0))
+
+    async def _judge_canary(self, size: int) -> None:
+        """Wait for the canary items' outcomes; stop the run unless every one succeeded."""
+        self.progress.note = f"canary: waiting for the first {size} items"
+        self._canary_size = size
+        if self._pass_done < size:
+            stop = asyncio.ensure_future(self._stopping.wait())
+            try:
+                await asyncio.wait(
+                    {stop, asyncio.ensure_future(self._canary_done.wait())},
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                stop.cancel()
+        self.progress.note = ""
+        bad = self._pass_bad
+        if bad and self._abort is None:
+            self._abort = RunAborted(
+                f"canary: {bad} of the first {size} items did not succeed (see the reports); "
+                "nothing more was sent. Fix the cause and run the same command to continue",
+                exit_code=EXIT_ABORTED,
+            )
+            self._stopping.set()
+
     # ---- one item -----------------------------------------------------------------------
 
     async def _process(self, item: WorkItem) -> None:
         action = ACTIONS[item.action]
-        if action.name in self._denied:
-            self._complete(item, "failed", 403, self._denied[action.name])
+        request = item.request
+        if request is None:
+            if item.device_id is None:  # resolution decides every serial row before dispatch
+                self._complete(item, "failed", None, "not resolved: serial number lookup missing")
+                return
+            request = action.request(item.device_id, item.params)
+        if request.permission in self._denied:
+            self._complete(item, "failed", 403, self._denied[request.permission])
             return
-        try:
-            device_id = item.device_id or await self._resolver.device_id(item.serial_number or "")
-            params = await self._resolver.params(action, item.params)
-        except Unresolved as exc:
-            self._complete(item, "skipped", None, str(exc))
-            return
-        except AuthError as exc:
-            raise self._auth_abort(exc) from None
-        except ApiError as exc:
-            self._complete(item, "failed", getattr(exc, "status", None), f"lookup failed: {exc}")
-            return
-        item.device_id = device_id
-        await self._send(item, action, params)
+        await self._send(item, action, request)
 
-    async def _send(self, item: WorkItem, action: Action, params: dict[str, Any]) -> None:
+    async def _send(self, item: WorkItem, action: Action, request: Request) -> None:
         store, run_id = self._store, self._run.run_id
-        path = action.route.format(device_id=item.device_id)
-        body = action.body(params)
         attempt = 0
         while True:
             attempt += 1
             self._breaker.record(retried=attempt > 1)
             try:
                 reply = await self._client.request(
-                    action.method,
-                    path,
-                    json=body,
+                    request.method,
+                    request.path,
+                    json=request.body,
                     before_send=partial(
                         store.mark_sending, run_id, item.line, device_id=item.device_id
                     ),
@@ -292,14 +334,14 @@ class Engine:
                 raise self._auth_abort(exc) from None
             except PermissionDenied:
                 why = (
-                    f"the API token lacks the permission {action.permission}; "
+                    f"the API token lacks the permission {request.permission}; "
                     "enable it in Access > API tokens"
                 )
-                self._denied.setdefault(action.name, why)
+                self._denied.setdefault(request.permission, why)
                 self._complete(item, "failed", 403, why)
                 return
             except NotFound as exc:
-                if action.method == "DELETE" and attempt > 1:
+                if request.method == "DELETE" and attempt > 1:
                     self._complete(item, "succeeded", 404, "already deleted")
                 else:
                     self._complete(item, "failed", 404, f"device not found ({exc.detail})")
@@ -330,8 +372,34 @@ class Engine:
             if action.secret_key and isinstance(reply.data, dict):
                 value = reply.data.get(action.secret_key)
                 secret = str(value) if value is not None else None
-            self._complete(item, "succeeded", reply.status, None, secret=secret)
+            mismatch = await self._verify(request) if self._opts.verify else None
+            if mismatch:
+                self._complete(item, "failed", reply.status, mismatch)
+            else:
+                self._complete(item, "succeeded", reply.status, None, secret=secret)
             return
+
+    async def _verify(self, request: Request) -> str | None:
+        """Read the record back after a PATCH; a one-line mismatch, or ``None``."""
+        if request.method != "PATCH" or not request.body or "/integrations/" in request.route:
+            return None
+        try:
+            got = (await self._client.request("GET", request.path)).data
+        except ApiError as exc:
+            return f"written, but the read-back failed: {exc}"
+        if not isinstance(got, dict):
+            return "written, but the read-back was not a device record"
+        for key, want in request.body.items():
+            have = got.get(key)
+            if key == "user":
+                have = have.get("id") if isinstance(have, dict) else (have or None)
+            elif key == "tags":
+                have, want = sorted(have or []), sorted(want or [])
+            elif key == "asset_tag":
+                have, want = have or None, want or None
+            if have != want:
+                return f"verify: {key} reads back {have!r}, expected {want!r}"
+        return None
 
     async def _retry(
         self, item: WorkItem, action: Action, kind: ErrorKind, attempt: int, exc: ApiError
@@ -388,6 +456,25 @@ class Engine:
         self.progress.counts[item.state] -= 1
         self.progress.counts[state] += 1
         item.state = state
+        self._pass_done += 1
+        if self._pass_done >= self._canary_size:
+            self._canary_done.set()
+        if state in ("failed", "unknown"):
+            self._pass_bad += 1
+        limit = self._opts.max_failure_rate
+        if (
+            limit is not None
+            and self._pass_done >= self._opts.failure_sample
+            and self._pass_bad * 100.0 / self._pass_done > limit
+            and self._abort is None
+        ):
+            self._abort = RunAborted(
+                f"stopped: {self._pass_bad} of {self._pass_done} items failed, above "
+                f"--max-failure-rate {limit:g}%; fix the cause and run the same command "
+                "to continue",
+                exit_code=EXIT_ABORTED,
+            )
+            self._stopping.set()
 
     # ---- progress -------------------------------------------------------------------------
 

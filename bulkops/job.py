@@ -13,22 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bulkops.actions import ACTIONS
 from bulkops.budget import Budget, BudgetConfig, Rate, SendHistory
 from bulkops.client import Connection, KandjiClient
 from bulkops.engine import EXIT_FAILED, Engine, Progress, RunOptions
 from bulkops.errors import ConfigError, RunAborted
 from bulkops.manifest import open_manifest
+from bulkops.planner import Plan, resolve_run
 from bulkops.report import ReportPaths, Summary, write_reports
 from bulkops.store import RunInfo, Store
 
 __all__ = [
     "JobConfig",
     "JobResult",
-    "Plan",
     "default_state_dir",
     "drive",
-    "plan_run",
     "start_run",
 ]
 
@@ -61,49 +59,14 @@ class JobConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    """What a run will do, before it does it."""
-
-    run: RunInfo
-    actions: dict[str, int]
-    destructive: dict[str, int]
-    permissions: list[str]
-    serial_rows: int
-    requests_max: int
-    resumed: bool
-
-
-@dataclass(frozen=True, slots=True)
 class JobResult:
-    """How a run ended."""
+    """How a run ended; a dry run has only its plan."""
 
-    summary: Summary
-    reports: ReportPaths
+    plan: Plan
     exit_code: int
+    summary: Summary | None = None
+    reports: ReportPaths | None = None
     stopped: str | None = None
-
-
-def plan_run(store: Store, run: RunInfo, *, resumed: bool) -> Plan:
-    """Count what the run will send: per action, destructive, permissions, the request ceiling."""
-    actions = store.action_counts(run.run_id)
-    counts = store.counts(run.run_id)
-    open_items = counts.get("pending", 0) + counts.get("sending", 0)
-    serial_rows = int(
-        store._conn.execute(
-            "SELECT count(*) FROM items WHERE run_id = ? AND device_id IS NULL "
-            "AND state IN ('pending', 'sending')",
-            (run.run_id,),
-        ).fetchone()[0]
-    )
-    return Plan(
-        run=run,
-        actions=dict(sorted(actions.items())),
-        destructive={a: n for a, n in sorted(actions.items()) if ACTIONS[a].destructive},
-        permissions=sorted({ACTIONS[a].permission for a in actions}),
-        serial_rows=serial_rows,
-        requests_max=open_items + serial_rows,
-        resumed=resumed,
-    )
 
 
 def start_run(
@@ -140,26 +103,48 @@ async def drive(
     run: RunInfo,
     config: JobConfig,
     *,
+    resumed: bool = False,
+    dry_run: bool = False,
+    on_plan: Callable[[Plan], RunOptions | None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_engine: Callable[[Engine], None] | None = None,
 ) -> JobResult:
-    """Send the run's open items and write its reports; a resumable stop is in ``stopped``."""
+    """Resolve every row (reads only), let ``on_plan`` approve, then send and write reports.
+
+    ``on_plan`` sees the plan before the first write; it may raise to refuse (nothing is sent) or
+    return adjusted run options (a canary for blueprint moves).  A resumable stop is in
+    ``JobResult.stopped``.
+    """
     if run.tenant != config.tenant:
         raise ConfigError(
             f"run {run.run_id} was made for {run.tenant}, not {config.tenant}; "
             "resume it against the same tenant"
         )
+    folder = config.out_dir or Path("reports") / run.run_id
     history = SendHistory(config.budget_path(), tenant=config.tenant)
     budget = Budget(
         BudgetConfig(rate=config.rate, per_second=config.per_second, tenant=config.tenant),
         history=history,
     )
     aborted: RunAborted | None = None
+    options = config.options
     await store.start()
     try:
         async with KandjiClient(config.connection, budget=budget) as client:
+            plan = await resolve_run(
+                store,
+                run,
+                client,
+                resumed=resumed,
+                verify=options.verify,
+                plan_csv=folder / "plan.csv",
+            )
+            if on_plan is not None:
+                options = on_plan(plan) or options
+            if dry_run:
+                return JobResult(plan=plan, exit_code=0)
             engine = Engine(
-                store=store, client=client, run=run, options=config.options, on_progress=on_progress
+                store=store, client=client, run=run, options=options, on_progress=on_progress
             )
             if on_engine is not None:
                 on_engine(engine)
@@ -173,11 +158,10 @@ async def drive(
         history.close()
     final = store.run(run.run_id)
     assert final is not None
-    folder = config.out_dir or Path("reports") / run.run_id
     reports, summary = await asyncio.to_thread(write_reports, store, final, folder)
     if reports.secrets_csv is not None and final.status == "done":
         store.forget_secrets(run.run_id)  # secrets.csv (0600) now holds them; the db need not
     if aborted is not None:
-        return JobResult(summary, reports, aborted.exit_code, stopped=str(aborted))
+        return JobResult(plan, aborted.exit_code, summary, reports, stopped=str(aborted))
     bad = summary.outcomes.get("failed", 0) + summary.outcomes.get("unknown", 0)
-    return JobResult(summary, reports, EXIT_FAILED if bad else 0)
+    return JobResult(plan, EXIT_FAILED if bad else 0, summary, reports)

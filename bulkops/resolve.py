@@ -1,122 +1,204 @@
-"""Resolution: serial numbers, blueprint names and user emails to the ids the API wants.
+"""Resolution: turn a manifest row into the exact request to send, or a reason to send nothing.
 
-Lookups are cached for the run and shared by every worker: one request per distinct serial,
-blueprint or email, and concurrent askers of the same name wait for the one request in flight.
-Serials are matched exactly on our side because the API's ``serial_number`` filter is partial.
+Serial numbers become device ids (matched exactly: the API's filter is partial), blueprint names
+and user emails become ids, a serial that is not enrolled yet is looked for among devices
+awaiting Automated Device Enrollment, and a row is skipped before anything is written when its
+device is not found, ambiguous (one serial on two records after a logic-board swap), not
+eligible for the action, or already in the target state (diff-before-write: 0 requests).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from bulkops.actions import Action, ParamKind
-from bulkops.client import KandjiClient
+from bulkops.actions import Action, ParamKind, Request
+from bulkops.inventory import Device, Inventory
 
-__all__ = ["Resolver", "Unresolved"]
+__all__ = ["ADE_ROUTE", "Decision", "Request", "Resolver", "needs_lookup"]
 
-_UUID_LEN = 36
+ADE_ROUTE = "/api/v1/integrations/apple/ade/devices/{device_id}"
+_FIELDS = ("blueprint_id", "user", "asset_tag", "tags")
 
 
-class Unresolved(Exception):
-    """A name in a row matches nothing (or more than one thing) in the tenant."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Send ``request``, or skip with ``reason``; ``preview`` says field by field what changes."""
+
+    request: Request | None = None
+    reason: str | None = None
+    device_id: str | None = None
+    preview: dict[str, str] = field(default_factory=dict)
+
+
+def needs_lookup(action: Action, *, by_serial: bool) -> bool:
+    """Whether a row gains from the inventory: it must (serial) or it may be skipped (diff)."""
+    return (
+        by_serial
+        or action.method == "PATCH"
+        or action.name == "setname"
+        or (len(action.platforms) < 4)
+    )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ";".join(map(str, value)) or "(none)"
+    return str(value)
 
 
 class Resolver:
-    """Caches name → id answers for one run."""
+    """Decides every row of one run against what the run has read of the tenant."""
 
-    def __init__(self, client: KandjiClient) -> None:
-        self._client = client
-        self._cache: dict[tuple[str, str], asyncio.Future[str]] = {}
-        self.requests = 0
+    def __init__(self, inventory: Inventory, *, use_inventory: bool) -> None:
+        self._inv = inventory
+        self._use = use_inventory
 
-    async def device_id(self, serial: str) -> str:
-        """The id of the one enrolled device with exactly this serial number."""
-        return await self._once(("serial", serial), lambda: self._lookup_serial(serial))
+    async def decide(
+        self,
+        *,
+        action: Action,
+        device_id: str | None,
+        serial: str | None,
+        params: Mapping[str, Any],
+    ) -> Decision:
+        """The decision for one row."""
+        device: Device | None = None
+        if device_id is None:
+            assert serial is not None
+            found = await self._inv.by_serial(serial)
+            if not found:
+                return await self._not_enrolled(action, serial, params)
+            if len(found) > 1:
+                ids = ", ".join(d.device_id for d in found)
+                return Decision(
+                    reason=f"ambiguous: serial number {serial} is on {len(found)} device records "
+                    f"({ids}); name the one to use by device_id"
+                )
+            device = found[0]
+            device_id = device.device_id
+        elif self._use:
+            device = await self._inv.by_id(device_id)
+            if device is None:
+                return Decision(reason=f"not found: no enrolled device has the id {device_id}")
+        if device is not None and device.platform and device.platform not in action.platforms:
+            return Decision(
+                reason=f"ineligible: {action.name} is not available on {device.platform}",
+                device_id=device_id,
+            )
+        try:
+            resolved = await self._resolve_params(action, params)
+        except LookupError as exc:
+            return Decision(reason=str(exc), device_id=device_id)
+        if action.method == "PATCH":
+            return self._diff_update(action, device_id, device, resolved)
+        if action.name == "setname" and device is not None:
+            if device.name == resolved.get("device_name"):
+                return Decision(
+                    reason="already in target state",
+                    device_id=device_id,
+                    preview={"device_name": "unchanged"},
+                )
+            preview = {"device_name": f"new: {resolved.get('device_name')}"}
+            request = Request(action.method, action.route, device_id, action.body(resolved))
+            return Decision(request=request, device_id=device_id, preview=preview)
+        return Decision(
+            request=Request(action.method, action.route, device_id, action.body(resolved)),
+            device_id=device_id,
+        )
 
-    async def params(self, action: Action, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The parameters with blueprint names and user emails replaced by ids."""
+    async def _resolve_params(self, action: Action, params: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(params)
         for p in action.params:
             value = out.get(p.name)
             if value is None:
                 continue
             if p.kind is ParamKind.BLUEPRINT_NAME:
+                ids = await self._inv.blueprint_id(value)
+                if len(ids) != 1:
+                    raise LookupError(
+                        f"not found: no blueprint is named {value!r}"
+                        if not ids
+                        else f"ambiguous: {len(ids)} blueprints are named {value!r}; "
+                        "use blueprint_id"
+                    )
                 del out[p.name]
-                out["blueprint_id"] = await self._once(
-                    ("blueprint", value), partial(self._lookup_blueprint, value)
-                )
+                out["blueprint_id"] = ids[0]
             elif p.kind is ParamKind.USER_REF and "@" in value:
-                out[p.name] = await self._once(
-                    ("user", value.lower()), partial(self._lookup_user, value)
-                )
+                users = await self._inv.user_id(value)
+                if not users:
+                    raise LookupError(f"not found: no user has the email {value}")
+                out[p.name] = users[0]
         return out
 
-    async def _once(self, key: tuple[str, str], fetch: Callable[[], Awaitable[str]]) -> str:
-        fut = self._cache.get(key)
-        if fut is None:
-            fut = asyncio.get_running_loop().create_future()
-            self._cache[key] = fut
-            try:
-                fut.set_result(await fetch())
-            except BaseException as exc:
-                fut.set_exception(exc)
-                if not isinstance(exc, Unresolved):
-                    del self._cache[key]  # transport trouble: let a later row ask again
-                fut.exception()  # mark retrieved
-                raise
-        return await asyncio.shield(fut)
+    def _diff_update(
+        self, action: Action, device_id: str, device: Device | None, want: dict[str, Any]
+    ) -> Decision:
+        if device is None:  # nothing read: send every given field as it is
+            body = action.body(want)
+            shown = {
+                f: ("clear" if want[f] in (None, []) else f"new: {_shown(want[f])}")
+                for f in _FIELDS
+                if f in want
+            }
+            return Decision(Request("PATCH", action.route, device_id, body), None, device_id, shown)
+        current: dict[str, Any] = {
+            "blueprint_id": device.blueprint_id,
+            "user": device.user_id,
+            "asset_tag": device.asset_tag or None,
+            "tags": list(device.tags) or None,
+        }
+        changed: dict[str, Any] = {}
+        preview: dict[str, str] = {}
+        for f in _FIELDS:
+            if f not in want:
+                continue
+            target = want[f]
+            if f == "tags" and target is not None:
+                target = sorted(set(target)) or None
+            if target == current[f]:
+                preview[f] = "unchanged"
+            else:
+                changed[f] = want[f]
+                preview[f] = "clear" if target is None else f"new: {_shown(target)}"
+        if not changed:
+            return Decision(reason="already in target state", device_id=device_id, preview=preview)
+        return Decision(
+            Request("PATCH", action.route, device_id, action.body(changed)),
+            None,
+            device_id,
+            preview,
+        )
 
-    async def _get(self, path: str, params: Mapping[str, str | int]) -> Any:
-        self.requests += 1
-        return (await self._client.request("GET", path, params=params)).data
-
-    async def _lookup_serial(self, serial: str) -> str:
-        found = await self._get("/api/v1/devices", {"serial_number": serial, "limit": 300})
-        exact = [d for d in found or [] if str(d.get("serial_number", "")).upper() == serial]
-        if not exact:
-            raise Unresolved(f"serial number {serial} is not enrolled in this tenant")
-        if len(exact) > 1:
-            ids = ", ".join(str(d.get("device_id")) for d in exact)
-            raise Unresolved(
-                f"serial number {serial} matches {len(exact)} devices ({ids}); use device_id"
-            )
-        return str(exact[0]["device_id"])
-
-    async def _lookup_blueprint(self, name: str) -> str:
-        page = await self._get("/api/v1/blueprints", {"name": name, "limit": 300})
-        exact = [b for b in (page or {}).get("results", []) if b.get("name") == name]
-        if not exact:
-            folded = [
-                b
-                for b in (page or {}).get("results", [])
-                if str(b.get("name", "")).casefold() == name.casefold()
-            ]
-            exact = folded
-        if not exact:
-            raise Unresolved(f"no blueprint is named {name!r}")
-        if len(exact) > 1:
-            raise Unresolved(f"{len(exact)} blueprints are named {name!r}; use blueprint_id")
-        return str(exact[0]["id"])
-
-    async def _lookup_user(self, email: str) -> str:
-        page = await self._get("/api/v1/users", {"email": email})
-        exact = [
-            u
-            for u in (page or {}).get("results", [])
-            if str(u.get("email", "")).lower() == email.lower()
-        ]
-        if len(exact) != 1:
-            raise Unresolved(
-                f"no user has the email {email}"
-                if not exact
-                else f"{len(exact)} users have the email {email}"
-            )
-        return str(exact[0]["id"])
-
-
-def looks_like_uuid(value: str) -> bool:
-    """True for a 36-character hyphenated id."""
-    return len(value) == _UUID_LEN and value.count("-") == 4
+    async def _not_enrolled(
+        self, action: Action, serial: str, params: Mapping[str, Any]
+    ) -> Decision:
+        """A serial with no enrolled device: an update can still go to its ADE record."""
+        if action.method == "PATCH" and not set(params) - {
+            "blueprint",
+            "blueprint_id",
+            "user",
+            "asset_tag",
+        }:
+            ade = await self._inv.ade_by_serial(serial)
+            if len(ade) == 1:
+                try:
+                    want = await self._resolve_params(action, params)
+                except LookupError as exc:
+                    return Decision(reason=str(exc))
+                body: dict[str, Any] = {}
+                if "blueprint_id" in want:
+                    body["blueprint_id"] = want["blueprint_id"]
+                if "user" in want:
+                    body["user_id"] = want["user"]
+                if "asset_tag" in want:
+                    body["asset_tag"] = want["asset_tag"]
+                preview = {k: f"new (ADE): {_shown(v)}" for k, v in body.items()}
+                return Decision(
+                    Request("PATCH", ADE_ROUTE, ade[0].ade_id, body), None, None, preview
+                )
+        return Decision(
+            reason=f"not found: serial number {serial} is not enrolled in this tenant"
+            + (" (nor awaiting Automated Device Enrollment)" if action.method == "PATCH" else "")
+        )

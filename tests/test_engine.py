@@ -111,6 +111,7 @@ async def test_mixed_manifest_runs_every_item_exactly_once(
     result = await run_job(tenant, tmp_path, manifest)
 
     assert result.exit_code == 0, result
+    assert result.summary is not None and result.reports is not None
     assert result.summary.outcomes["succeeded"] == len(rows)
     by_serial = {d["serial_number"]: d["device_id"] for d in devices(tenant)}
     for r in rows:
@@ -159,26 +160,38 @@ async def test_pins_leave_the_database_once_secrets_csv_holds_them(
 async def test_failures_are_reported_per_row_and_failed_csv_reruns_them(
     tenant: Tenant, tmp_path: Path
 ) -> None:
-    mac = devices(tenant, "Mac")[0]
+    import aiohttp
+
+    mac, locked = devices(tenant, "Mac")[:2]
     tv = devices(tenant, "AppleTV")[0]
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tenant.token}"}) as s:
+        url = f"{tenant.url}/api/v1/devices/{locked['device_id']}/action/lock"
+        async with s.post(url) as resp:
+            assert resp.status == 200
+    before = len(tenant.sim.ledger)
     manifest = write(
         tmp_path / "job.csv",
         "device_id,serial_number,action\n"
         f"{mac['device_id']},,blankpush\n"
-        f"{tv['device_id']},,clearpasscode\n"  # not allowed on Apple TV → 400
+        f"{locked['device_id']},,lock\n"  # already locked → the server says 400
+        f"{tv['device_id']},,clearpasscode\n"  # not on Apple TV → skipped before any write
         ",ZZZZ0000ZZZZ,blankpush\n",  # not enrolled → skipped
     )
     result = await run_job(tenant, tmp_path, manifest)
 
     assert result.exit_code == 1
+    assert result.reports is not None
     rows = {int(r["line"]): r for r in read_csv(result.reports.results_csv)}
     assert rows[2]["outcome"] == "succeeded"
     assert rows[3]["outcome"] == "failed" and rows[3]["http_status"] == "400"
-    assert "not allowed" in rows[3]["error"]
-    assert rows[4]["outcome"] == "skipped" and "not enrolled" in rows[4]["error"]
+    assert "already locked" in rows[3]["error"]
+    assert rows[4]["outcome"] == "skipped" and rows[4]["error"].startswith("ineligible")
+    assert rows[5]["outcome"] == "skipped" and rows[5]["error"].startswith("not found")
+    sent = tenant.sim.ledger.entries[before:]
+    assert not [e for e in sent if e.device_id == tv["device_id"]]  # the skip cost 0 requests
     assert result.reports.failed_csv is not None
     again = read_csv(result.reports.failed_csv)
-    assert [(r["device_id"], r["action"]) for r in again] == [(tv["device_id"], "clearpasscode")]
+    assert [(r["device_id"], r["action"]) for r in again] == [(locked["device_id"], "lock")]
     # failed.csv is itself a valid manifest.
     store = Store(tmp_path / "other.db")
     try:

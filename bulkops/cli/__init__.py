@@ -4,8 +4,9 @@ Each command parses its options, builds a frozen config, calls one library funct
 our errors into one line on stderr and a documented exit code:
 
   0  every item succeeded or was skipped      2  invalid input or options; nothing was sent
-  1  some items failed or are unknown         3  aborted (token refused, storage failure…)
-  130 interrupted; run the same command again to resume
+  1  some items failed or are unknown         3  stopped: token refused, storage failure,
+  130 interrupted; run the same command          canary or failure-rate stop (resumable)
+      again to resume
 """
 
 from __future__ import annotations
@@ -13,25 +14,30 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bulkops.cli import _run
 from bulkops.cli._common import (
-    BaseUrlOpt,
-    BudgetDbOpt,
-    DbOpt,
-    PerSecondOpt,
-    RateOpt,
-    RegionOpt,
-    SubdomainOpt,
-    TokenFileOpt,
+    BaseUrl,
+    BudgetDb,
+    Concurrency,
+    Db,
+    PerSecond,
+    RateText,
+    Region,
+    Subdomain,
+    TokenFile,
     TokenTrap,
     err,
     exit_code_for,
     refuse_token_flag,
 )
-from bulkops.errors import BulkopsError
+from bulkops.errors import BulkopsError, ConfigError
+
+if TYPE_CHECKING:
+    from bulkops.job import JobConfig
 
 __all__ = ["app", "main"]
 
@@ -44,29 +50,93 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-ConcurrencyOpt = typer.Option(8, "--concurrency", help="Requests in flight at most.")
+Manifest = Annotated[Path, typer.Argument(help="CSV, JSON or JSON Lines manifest.")]
+ActionOpt = Annotated[str | None, typer.Option("--action", help="Action for rows without one.")]
+Out = Annotated[Path | None, typer.Option("--out", help="Report folder [reports/RUN_ID].")]
+Yes = Annotated[bool, typer.Option("--yes", help="Confirm destructive actions without asking.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No plan or progress display.")]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict", help="Refuse the run if any row is not found, ambiguous or ineligible."
+    ),
+]
+Verify = Annotated[bool, typer.Option("--verify", help="Read each record back after an update.")]
+MaxDestructive = Annotated[
+    int,
+    typer.Option(
+        "--max-destructive", help="Refuse more destructive actions than this, even with --yes."
+    ),
+]
+Canary = Annotated[
+    int | None,
+    typer.Option(
+        "--canary", help="Send K items first; go on only if all succeed [5 for blueprint moves]."
+    ),
+]
+MaxFailureRate = Annotated[
+    float | None, typer.Option("--max-failure-rate", help="Stop when more than P% of items fail.")
+]
+Window = Annotated[
+    str | None, typer.Option("--window", help="Send only between HH:MM-HH:MM local time.")
+]
+
+
+def _options(
+    config: JobConfig,
+    *,
+    verify: bool,
+    canary: int | None,
+    rate: float | None,
+    window: str | None,
+) -> JobConfig:
+    from dataclasses import replace
+
+    from bulkops.schedule import TimeWindow
+
+    if rate is not None and not 0 <= rate <= 100:
+        raise ConfigError(f"--max-failure-rate {rate:g}: give a percentage from 0 to 100")
+    if canary is not None and canary < 0:
+        raise ConfigError(f"--canary {canary}: give a number of items, 0 for none")
+    try:
+        parsed = TimeWindow.parse(window) if window else None
+    except ValueError as exc:
+        raise ConfigError(f"--window {exc}") from None
+    opts = replace(config.options, verify=verify, max_failure_rate=rate, window=parsed)
+    return replace(config, options=opts)
 
 
 @app.command()
 def run(
-    manifest: Path = typer.Argument(..., help="CSV, JSON or JSON Lines manifest."),
-    action: str | None = typer.Option(None, "--action", help="Action for rows without one."),
-    db: Path = DbOpt,
-    out_dir: Path | None = typer.Option(None, "--out", help="Report folder [reports/RUN_ID]."),
-    base_url: str | None = BaseUrlOpt,
-    subdomain: str | None = SubdomainOpt,
-    region: str = RegionOpt,
-    token_file: Path | None = TokenFileOpt,
-    rate: str = RateOpt,
-    per_second: int = PerSecondOpt,
-    budget_db: Path | None = BudgetDbOpt,
-    concurrency: int = ConcurrencyOpt,
-    yes: bool = typer.Option(False, "--yes", help="Confirm destructive actions without asking."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and plan; send nothing."),
-    new_run: bool = typer.Option(False, "--new-run", help="Start over even if this manifest ran."),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    token: str | None = TokenTrap,
+    manifest: Manifest,
+    action: ActionOpt = None,
+    db: Db = Path("bulkops.db"),
+    out_dir: Out = None,
+    base_url: BaseUrl = None,
+    subdomain: Subdomain = None,
+    region: Region = "us",
+    token_file: TokenFile = None,
+    rate: RateText = "9000/h",
+    per_second: PerSecond = 45,
+    budget_db: BudgetDb = None,
+    concurrency: Concurrency = 8,
+    yes: Yes = False,
+    strict: Strict = False,
+    verify: Verify = False,
+    max_destructive: MaxDestructive = 25,
+    canary: Canary = None,
+    max_failure_rate: MaxFailureRate = None,
+    window: Window = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Resolve and plan; write nothing.")
+    ] = False,
+    new_run: Annotated[
+        bool, typer.Option("--new-run", help="Start over even if this manifest ran.")
+    ] = False,
+    json_out: Json = False,
+    quiet: Quiet = False,
+    token: TokenTrap = None,
 ) -> None:
     """Run a manifest; the same command again resumes it after any stop."""
     refuse_token_flag(token)
@@ -82,14 +152,17 @@ def run(
         budget_db=budget_db,
         concurrency=concurrency,
     )
+    config = _options(config, verify=verify, canary=canary, rate=max_failure_rate, window=window)
+    approval = _run.Approval(
+        yes=yes, strict=strict, max_destructive=max_destructive, canary=canary, quiet=quiet
+    )
     raise typer.Exit(
         _run.run_command(
             manifest=manifest,
             config=config,
             default_action=action,
-            yes=yes,
+            approval=approval,
             as_json=json_out,
-            quiet=quiet,
             new_run=new_run,
             dry_run=dry_run,
         )
@@ -98,39 +171,44 @@ def run(
 
 @app.command()
 def plan(
-    manifest: Path = typer.Argument(..., help="CSV, JSON or JSON Lines manifest."),
-    action: str | None = typer.Option(None, "--action", help="Action for rows without one."),
-    db: Path = DbOpt,
-    base_url: str | None = BaseUrlOpt,
-    subdomain: str | None = SubdomainOpt,
-    region: str = RegionOpt,
-    token_file: Path | None = TokenFileOpt,
-    rate: str = RateOpt,
-    per_second: int = PerSecondOpt,
-    token: str | None = TokenTrap,
+    manifest: Manifest,
+    action: ActionOpt = None,
+    db: Db = Path("bulkops.db"),
+    out_dir: Out = None,
+    base_url: BaseUrl = None,
+    subdomain: Subdomain = None,
+    region: Region = "us",
+    token_file: TokenFile = None,
+    rate: RateText = "9000/h",
+    per_second: PerSecond = 45,
+    budget_db: BudgetDb = None,
+    strict: Strict = False,
+    verify: Verify = False,
+    token: TokenTrap = None,
 ) -> None:
-    """Validate a manifest and show what it will send; sends nothing."""
+    """Resolve a manifest against the tenant and show what a run would do; writes nothing."""
     refuse_token_flag(token)
     config = _run.job_config(
         db=db,
-        out_dir=None,
+        out_dir=out_dir,
         base_url=base_url,
         subdomain=subdomain,
         region=region,
         token_file=token_file,
         rate=rate,
         per_second=per_second,
-        budget_db=None,
+        budget_db=budget_db,
         concurrency=1,
     )
+    config = _options(config, verify=verify, canary=None, rate=None, window=None)
+    approval = _run.Approval(yes=True, strict=strict, max_destructive=10**9)
     raise typer.Exit(
         _run.run_command(
             manifest=manifest,
             config=config,
             default_action=action,
-            yes=False,
+            approval=approval,
             as_json=False,
-            quiet=False,
             new_run=False,
             dry_run=True,
         )
@@ -139,25 +217,29 @@ def plan(
 
 @app.command()
 def resume(
-    run_id: str = typer.Argument(
-        ..., help="Run id (a unique prefix is enough); see `bulkops status`."
-    ),
-    db: Path = DbOpt,
-    out_dir: Path | None = typer.Option(None, "--out", help="Report folder [reports/RUN_ID]."),
-    base_url: str | None = BaseUrlOpt,
-    subdomain: str | None = SubdomainOpt,
-    region: str = RegionOpt,
-    token_file: Path | None = TokenFileOpt,
-    rate: str = RateOpt,
-    per_second: int = PerSecondOpt,
-    budget_db: Path | None = BudgetDbOpt,
-    concurrency: int = ConcurrencyOpt,
-    resend_unknown: bool = typer.Option(
-        False, "--resend-unknown", help="Send items whose outcome is unknown again (your choice)."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    token: str | None = TokenTrap,
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix); see `bulkops status`.")],
+    db: Db = Path("bulkops.db"),
+    out_dir: Out = None,
+    base_url: BaseUrl = None,
+    subdomain: Subdomain = None,
+    region: Region = "us",
+    token_file: TokenFile = None,
+    rate: RateText = "9000/h",
+    per_second: PerSecond = 45,
+    budget_db: BudgetDb = None,
+    concurrency: Concurrency = 8,
+    resend_unknown: Annotated[
+        bool, typer.Option("--resend-unknown", help="Send items whose outcome is unknown again.")
+    ] = False,
+    yes: Yes = False,
+    verify: Verify = False,
+    max_destructive: MaxDestructive = 25,
+    canary: Canary = None,
+    max_failure_rate: MaxFailureRate = None,
+    window: Window = None,
+    json_out: Json = False,
+    quiet: Quiet = False,
+    token: TokenTrap = None,
 ) -> None:
     """Continue a stopped run."""
     refuse_token_flag(token)
@@ -174,12 +256,14 @@ def resume(
         concurrency=concurrency,
         resend_unknown=resend_unknown,
     )
+    config = _options(config, verify=verify, canary=canary, rate=max_failure_rate, window=window)
+    approval = _run.Approval(yes=yes, max_destructive=max_destructive, canary=canary, quiet=quiet)
     raise typer.Exit(
-        _run.resume_command(run_id=run_id, config=config, as_json=json_out, quiet=quiet)
+        _run.resume_command(run_id=run_id, config=config, approval=approval, as_json=json_out)
     )
 
 
-from bulkops.cli import _show  # noqa: E402  (registers status, report, actions, sim, demo)
+from bulkops.cli import _show  # noqa: E402  (registers status, report, actions, select, sim, demo)
 
 __all__ += ["_show"]
 

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,27 +26,32 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # ---- options shared by several commands --------------------------------------------------
 
-DbOpt = typer.Option(Path("bulkops.db"), "--db", help="Checkpoint database (created 0600).")
-BaseUrlOpt = typer.Option(
-    None,
-    "--base-url",
-    help="Tenant API root, e.g. https://acme.api.kandji.io (or $BULKOPS_BASE_URL).",
-)
-SubdomainOpt = typer.Option(
-    None, "--subdomain", help="Tenant subdomain (acme for acme.api.kandji.io)."
-)
-RegionOpt = typer.Option("us", "--region", help="us, eu or iru (the host family).")
-TokenFileOpt = typer.Option(
-    None, "--token-file", help="File holding the API token (mode 0600). Default: $IRU_API_TOKEN."
-)
-TokenTrap = typer.Option(None, "--token", hidden=True)
-RateOpt = typer.Option(
-    "9000/h", "--rate", help="Budget for this job: N/h, N/m or N/s (the tenant's cap is 10000/h)."
-)
-PerSecondOpt = typer.Option(45, "--per-second", help="Per-second ceiling (the gateway allows 50).")
-BudgetDbOpt = typer.Option(
-    None, "--budget-db", help="Send-history ledger shared by runs on this machine."
-)
+Db = Annotated[Path, typer.Option("--db", help="Checkpoint database (created 0600).")]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url", help="Tenant API root, e.g. https://acme.api.kandji.io [$BULKOPS_BASE_URL]."
+    ),
+]
+Subdomain = Annotated[
+    str | None, typer.Option("--subdomain", help="Tenant subdomain (acme for acme.api.kandji.io).")
+]
+Region = Annotated[str, typer.Option("--region", help="us, eu or iru (the host family).")]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option("--token-file", help="File holding the API token (mode 0600) [$IRU_API_TOKEN]."),
+]
+TokenTrap = Annotated[str | None, typer.Option("--token", hidden=True)]
+RateText = Annotated[
+    str, typer.Option("--rate", help="Budget for this job: N/h, N/m or N/s (tenant cap: 10000/h).")
+]
+PerSecond = Annotated[
+    int, typer.Option("--per-second", help="Per-second ceiling (the gateway allows 50).")
+]
+BudgetDb = Annotated[
+    Path | None, typer.Option("--budget-db", help="Send history shared by runs on this machine.")
+]
+Concurrency = Annotated[int, typer.Option("--concurrency", help="Requests in flight at most.")]
 
 
 def refuse_token_flag(value: str | None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bulkops.cli._common import err, out, run_async
+from bulkops.cli._common import out, run_async
 
 DEMO_DEVICES = 200
 DEMO_SEED = 7
@@ -88,10 +88,10 @@ def run_demo(*, devices: int, folder: Path) -> int:
 
 async def _demo(*, devices: int, folder: Path) -> int:
     from bulkops.budget import Rate
-    from bulkops.cli._run import drive_with_signals, print_plan, print_result
+    from bulkops.cli._run import Approval, drive_with_signals, print_result
     from bulkops.client import Connection
     from bulkops.engine import RunOptions
-    from bulkops.job import JobConfig, plan_run, start_run
+    from bulkops.job import JobConfig, start_run
     from bulkops.sim import SimConfig, Simulator
     from bulkops.store import Store
 
@@ -118,16 +118,12 @@ async def _demo(*, devices: int, folder: Path) -> int:
             store = Store(config.db_path)
             try:
                 run, _ = start_run(store, manifest, tenant=config.tenant, new_run=True)
-                plan = plan_run(store, run, resumed=False)
-                print_plan(plan, config)
-                if plan.destructive:
-                    err.print(
-                        "destructive: confirmed for the demo (a real tenant asks, or needs --yes)"
-                    )
                 demo_config = JobConfig(
                     **{**_fields(config), "out_dir": folder / "reports" / run.run_id}
                 )
-                result = await drive_with_signals(store, run, demo_config, quiet=False)
+                result = await drive_with_signals(
+                    store, run, demo_config, quiet=False, approval=Approval(yes=True)
+                )
                 print_result(result, as_json=False)
                 code = max(code, result.exit_code)
             finally:

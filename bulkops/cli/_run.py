@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 import typer
 
+from bulkops.actions import ACTIONS
 from bulkops.cli._common import (
     EXIT_INVALID,
     err,
@@ -19,11 +22,13 @@ from bulkops.cli._common import (
     out,
     run_async,
 )
+from bulkops.engine import RunOptions
 from bulkops.errors import ConfigError
 
 if TYPE_CHECKING:
     from bulkops.engine import Engine, Progress
-    from bulkops.job import JobConfig, JobResult, Plan
+    from bulkops.job import JobConfig, JobResult
+    from bulkops.planner import Plan
     from bulkops.store import RunInfo, Store
 
 
@@ -72,46 +77,91 @@ def job_config(
     )
 
 
-def print_plan(plan: Plan, config: JobConfig) -> None:
-    """The plan as a person reads it."""
+def print_plan(plan: Plan) -> None:
+    """The plan as a person reads it: what is sent, what is skipped and why, what it costs."""
     run = plan.run
-    verb = "continues" if plan.resumed else "is"
-    out.print(f"run {run.run_id} {verb} {run.total} items from {run.manifest_path} on {run.tenant}")
-    for action, n in plan.actions.items():
-        flag = "  (destructive)" if action in plan.destructive else ""
-        out.print(f"  {action:<18} {n:>8}{flag}")
-    budget = config.rate
-    hours = plan.requests_max / max(budget.count / budget.period_s * 3600.0, 1e-9)
+    verb = "continues" if plan.resumed else "has"
+    out.print(f"run {run.run_id} {verb} {run.total} rows from {run.manifest_path} on {run.tenant}")
+    out.print(f"  resolution: {plan.strategy}")
+    for action, n in sorted(plan.actions.items()):
+        flag = "  destructive" if ACTIONS[action].destructive else ""
+        out.print(f"  {action:<18} {n:>8} rows  {plan.sends[action]:>8} to send{flag}")
+    if plan.done_before:
+        out.print(f"  already done in an earlier pass: {plan.done_before}")
+    if plan.skips:
+        out.print(
+            "  skipped, 0 requests: " + " · ".join(f"{k} {n}" for k, n in plan.skips.most_common())
+        )
+    if plan.fields:
+        by_field: dict[str, list[str]] = {}
+        for (f, kind), n in sorted(plan.fields.items()):
+            by_field.setdefault(f, []).append(f"{kind} {n}")
+        out.print("  fields: " + "; ".join(f"{f}: {', '.join(v)}" for f, v in by_field.items()))
+    extra = f" + {plan.verify} read-backs" if plan.verify else ""
     out.print(
-        f"requests: at most {plan.requests_max} ({plan.serial_rows} serial-number lookups) · "
-        f"at {budget.count}/{_unit(budget.period_s)} ≈ {human_s(hours * 3600)}"
+        f"requests: {plan.reads} reads done · {plan.writes} writes{extra} to send · "
+        f"{plan.window_left} left in this window · ETA {human_s(plan.eta_s)}"
     )
-    out.print("token permissions needed: " + ", ".join(plan.permissions))
+    out.print("token permissions needed: " + ", ".join(sorted(plan.permissions)))
+    if plan.plan_csv is not None:
+        out.print(f"plan, row by row: {plan.plan_csv}")
 
 
-def _unit(period_s: float) -> str:
-    return {3600.0: "h", 60.0: "m", 1.0: "s"}.get(period_s, f"{period_s:g}s")
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """What the user allowed on the command line."""
+
+    yes: bool = False
+    strict: bool = False
+    max_destructive: int = 25
+    canary: int | None = None
+    quiet: bool = False
 
 
-def confirm_destructive(plan: Plan, *, yes: bool) -> None:
-    """State the count and the tenant; ask, or require ``--yes`` when nobody can answer."""
-    if not plan.destructive:
-        return
-    what = ", ".join(f"{a} on {n} devices" for a, n in plan.destructive.items())
-    line = f"This run will {what} in tenant {plan.run.tenant}."
-    if yes:
-        err.print(line + " (confirmed by --yes)")
-        return
-    if not is_interactive():
-        raise ConfigError(f"{line} Pass --yes to confirm (nobody is at the terminal to ask)")
-    answer = typer.prompt(f"{line} Type the tenant name to go on", default="", show_default=False)
-    if answer.strip() != plan.run.tenant.split(".", 1)[0] and answer.strip() != plan.run.tenant:
-        raise ConfigError("not confirmed; nothing was sent")
+def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOptions:
+    """Show the plan, refuse what is not allowed, ask for destructive work; options to run with."""
+    if not approval.quiet:
+        print_plan(plan)
+    if approval.strict and plan.unsendable:
+        what = ", ".join(f"{n} {k}" for k, n in plan.unsendable.items())
+        raise ConfigError(
+            f"--strict: {what} row(s) cannot be sent as written; see {plan.plan_csv} "
+            "(nothing was sent)"
+        )
+    total = sum(plan.destructive.values())
+    if total > approval.max_destructive:
+        raise ConfigError(
+            f"this run would send {total} destructive actions "
+            f"({', '.join(f'{a} {n}' for a, n in plan.destructive.items())}) in tenant "
+            f"{plan.run.tenant}, above the limit of {approval.max_destructive}; pass "
+            f"--max-destructive {total} if that is what you mean (nothing was sent)"
+        )
+    if total:
+        what = ", ".join(f"{a} on {n} devices" for a, n in plan.destructive.items())
+        line = f"This run will {what} in tenant {plan.run.tenant}."
+        if approval.yes:
+            err.print(line + " (confirmed by --yes)")
+        elif not is_interactive():
+            raise ConfigError(f"{line} Pass --yes to confirm (nobody is at the terminal to ask)")
+        else:
+            name = plan.run.tenant.split(".", 1)[0]
+            answer = typer.prompt(f"{line} Type {name!r} to go on", default="", show_default=False)
+            if answer.strip() not in (name, plan.run.tenant):
+                raise ConfigError("not confirmed; nothing was sent")
+    canary = approval.canary
+    if canary is None and plan.blueprint_moves:
+        canary = min(5, plan.blueprint_moves)
+        err.print(
+            f"{plan.blueprint_moves} devices change blueprint: library items may be removed and "
+            f"reinstalled. A canary of {canary} goes first (--canary 0 to skip)."
+        )
+    return replace(options, canary=canary or 0)
 
 
 def print_result(result: JobResult, *, as_json: bool) -> None:
     """The summary, then where the reports are."""
     s = result.summary
+    assert s is not None and result.reports is not None
     if as_json:
         data = s.as_dict() | {"reports": str(result.reports.folder), "exit_code": result.exit_code}
         if result.stopped:
@@ -178,7 +228,14 @@ class _Renderer:
 
 
 async def drive_with_signals(
-    store: Store, run: RunInfo, config: JobConfig, *, quiet: bool
+    store: Store,
+    run: RunInfo,
+    config: JobConfig,
+    *,
+    quiet: bool,
+    resumed: bool = False,
+    dry_run: bool = False,
+    approval: Approval | None = None,
 ) -> JobResult:
     """Drive the run; first Ctrl-C finishes in-flight requests, the second stops at once."""
     from bulkops.job import drive
@@ -203,7 +260,18 @@ async def drive_with_signals(
         loop.add_signal_handler(sig, on_sigint)
     try:
         with _Renderer(quiet=quiet) as render:
-            return await drive(store, run, config, on_progress=render, on_engine=engines.append)
+            return await drive(
+                store,
+                run,
+                config,
+                resumed=resumed,
+                dry_run=dry_run,
+                on_plan=None
+                if approval is None
+                else partial(approve, options=config.options, approval=approval),
+                on_progress=render,
+                on_engine=engines.append,
+            )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -214,14 +282,13 @@ def run_command(
     manifest: Path,
     config: JobConfig,
     default_action: str | None,
-    yes: bool,
+    approval: Approval,
     as_json: bool,
-    quiet: bool,
     new_run: bool,
     dry_run: bool,
 ) -> int:
-    """``bulkops run``: validate, plan, confirm, drive, report. Returns the exit code."""
-    from bulkops.job import plan_run, start_run
+    """``bulkops run`` / ``plan``: validate, resolve, plan, approve, drive, report."""
+    from bulkops.job import start_run
     from bulkops.store import Store
 
     if not manifest.is_file():
@@ -234,29 +301,40 @@ def run_command(
         run, resumed = start_run(
             store, manifest, tenant=config.tenant, default_action=default_action, new_run=new_run
         )
-        plan = plan_run(store, run, resumed=resumed)
-        if dry_run:
-            print_plan(plan, config)
-            if not resumed:
-                store.delete_run(run.run_id)
-            return 0
-        if resumed and run.status == "done":
+        if resumed and run.status == "done" and not dry_run:
             out.print(
                 f"run {run.run_id} of this manifest already finished; reports are in "
                 f"reports/{run.run_id}/ (pass --new-run to run it again)"
             )
             return 0
-        if not quiet and not as_json:
-            print_plan(plan, config)
-        confirm_destructive(plan, yes=yes)
-        result = run_async(drive_with_signals(store, run, config, quiet=quiet or as_json))
+        quiet = approval.quiet or as_json
+        try:
+            result = run_async(
+                drive_with_signals(
+                    store,
+                    run,
+                    config,
+                    quiet=quiet,
+                    resumed=resumed,
+                    dry_run=dry_run,
+                    approval=replace(approval, quiet=quiet and not dry_run),
+                )
+            )
+        except ConfigError:
+            if not resumed:
+                store.delete_run(run.run_id)  # refused before any write: nothing to resume
+            raise
+        if dry_run:
+            if not resumed:
+                store.delete_run(run.run_id)
+            return 0
         print_result(result, as_json=as_json)
         return result.exit_code
     finally:
         store.close()
 
 
-def resume_command(*, run_id: str, config: JobConfig, as_json: bool, quiet: bool) -> int:
+def resume_command(*, run_id: str, config: JobConfig, approval: Approval, as_json: bool) -> int:
     """``bulkops resume RUN_ID``."""
     from bulkops.store import Store
 
@@ -268,7 +346,16 @@ def resume_command(*, run_id: str, config: JobConfig, as_json: bool, quiet: bool
             raise ConfigError(
                 f"no single run matches {run_id!r} in {config.db_path} (runs: {known})"
             )
-        result = run_async(drive_with_signals(store, run, config, quiet=quiet or as_json))
+        result = run_async(
+            drive_with_signals(
+                store,
+                run,
+                config,
+                quiet=approval.quiet or as_json,
+                resumed=True,
+                approval=replace(approval, quiet=approval.quiet or as_json),
+            )
+        )
         print_result(result, as_json=as_json)
         return result.exit_code
     finally:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from bulkops.cli import app
-from bulkops.cli._common import DbOpt, out
+from bulkops.cli._common import Db, out
 from bulkops.errors import ConfigError
 
 
 @app.command()
 def status(
-    run_id: str | None = typer.Argument(None, help="One run (a unique prefix); default: all."),
-    db: Path = DbOpt,
+    run_id: Annotated[
+        str | None, typer.Argument(help="One run (a unique prefix); default: all.")
+    ] = None,
+    db: Db = Path("bulkops.db"),
 ) -> None:
     """Runs in a database and their progress."""
     from bulkops.store import Store
@@ -45,9 +48,11 @@ def status(
 
 @app.command()
 def report(
-    run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
-    db: Path = DbOpt,
-    out_dir: Path | None = typer.Option(None, "--out", help="Report folder [reports/RUN_ID]."),
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    db: Db = Path("bulkops.db"),
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Report folder [reports/RUN_ID].")
+    ] = None,
 ) -> None:
     """Write a run's reports again (results.csv, results.jsonl, summary.json, failed.csv)."""
     from bulkops.report import write_reports
@@ -106,10 +111,12 @@ _register_sim()
 
 @app.command()
 def demo(
-    devices: int = typer.Option(200, "--devices", help="Devices in the simulated tenant."),
-    folder: Path = typer.Option(
-        Path("bulkops-demo"), "--dir", help="Where the demo keeps its database and reports."
-    ),
+    devices: Annotated[
+        int, typer.Option("--devices", help="Devices in the simulated tenant.")
+    ] = 200,
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Where the demo keeps its database and reports.")
+    ] = Path("bulkops-demo"),
 ) -> None:
     """Run real jobs on the embedded simulator: update inventory everywhere, lock lost Macs."""
     from bulkops.cli._demo import run_demo

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS items (
     sent_at REAL,
     done_at REAL,
     secret TEXT,
+    req_method TEXT,
+    req_route TEXT,
+    req_device TEXT,
+    req_body BLOB,
+    preview TEXT,
     PRIMARY KEY (run_id, line)
 ) WITHOUT ROWID;
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from bulkops.actions import Request
 from bulkops.errors import CheckpointError
 from bulkops.store._checks import check_cross_rows
 from bulkops.store._db import connect, sqlite_errors
@@ -55,7 +56,7 @@ class RunInfo:
 
 @dataclass(slots=True)
 class WorkItem:
-    """An item as the engine works on it."""
+    """An item as the engine works on it; ``request`` once resolution planned it."""
 
     line: int
     device_id: str | None
@@ -65,6 +66,7 @@ class WorkItem:
     state: str
     attempts: int
     sent_at: float | None
+    request: Request | None = None
 
 
 def new_run_id() -> str:
@@ -191,20 +193,79 @@ class Store:
         return {action: n for action, n in rows}
 
     def fetch(
-        self, run_id: str, *, states: tuple[str, ...], after_line: int, limit: int
+        self,
+        run_id: str,
+        *,
+        states: tuple[str, ...],
+        after_line: int,
+        limit: int,
+        unplanned: bool = False,
     ) -> list[WorkItem]:
         """The next items in these states, in manifest order."""
         marks = ",".join("?" * len(states))
+        only = " AND req_route IS NULL" if unplanned else ""
         with self._sql("read items"):
             rows = self._conn.execute(
-                "SELECT line, device_id, serial_number, action, params, state, attempts, sent_at"
-                f" FROM items WHERE run_id = ? AND line > ? AND state IN ({marks})"
+                "SELECT line, device_id, serial_number, action, params, state, attempts, sent_at,"
+                " req_method, req_route, req_device, req_body"
+                f" FROM items WHERE run_id = ? AND line > ? AND state IN ({marks}){only}"
                 " ORDER BY line LIMIT ?",
                 (run_id, after_line, *states, limit),
             ).fetchall()
         return [
-            WorkItem(r[0], r[1], r[2], r[3], orjson.loads(r[4]), r[5], r[6], r[7]) for r in rows
+            WorkItem(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                orjson.loads(r[4]),
+                r[5],
+                r[6],
+                r[7],
+                Request(r[8], r[9], r[10], orjson.loads(r[11]) if r[11] else None)
+                if r[9]
+                else None,
+            )
+            for r in rows
         ]
+
+    def open_shape(self, run_id: str) -> list[tuple[str, bool, int]]:
+        """Unplanned pending items per (action, given by serial number)."""
+        with self._sql("count items"):
+            rows = self._conn.execute(
+                "SELECT action, device_id IS NULL, count(*) FROM items WHERE run_id = ?"
+                " AND state = 'pending' AND req_route IS NULL GROUP BY 1, 2",
+                (run_id,),
+            ).fetchall()
+        return [(a, bool(s), n) for a, s, n in rows]
+
+    def plan_request(
+        self,
+        run_id: str,
+        line: int,
+        request: Request,
+        *,
+        device_id: str | None,
+        preview: str | None,
+    ) -> None:
+        """Queue the exact request resolution planned for an item."""
+        self._writes.append(
+            (
+                "UPDATE items SET req_method = ?, req_route = ?, req_device = ?, req_body = ?,"
+                " device_id = coalesce(?, device_id), preview = ? WHERE run_id = ? AND line = ?",
+                (
+                    request.method,
+                    request.route,
+                    request.device_id,
+                    orjson.dumps(request.body) if request.body is not None else None,
+                    device_id,
+                    preview,
+                    run_id,
+                    line,
+                ),
+            )
+        )
+        self._linger()
 
     def results(self, run_id: str) -> Iterator[sqlite3.Row]:
         """Every item of the run with its outcome, in manifest order (streamed)."""
@@ -300,7 +361,11 @@ class Store:
         if secret is not None:
             assert self._wake is not None
             self._wake.set()  # a PIN is never left waiting for the linger timer
-        elif self._timer is None:
+        else:
+            self._linger()
+
+    def _linger(self) -> None:
+        if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._linger_s, self._wake_up)
 
     def release(self, run_id: str, line: int) -> None:
@@ -312,8 +377,7 @@ class Store:
                 (run_id, line),
             )
         )
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._linger_s, self._wake_up)
+        self._linger()
 
     async def flush(self) -> None:
         """Wait until every queued write is on disk."""

@@ -1,0 +1,219 @@
+"""The resolution pass and the plan: every row decided before the first write.
+
+``resolve_run`` walks the run's unplanned pending items once, asks the ``Resolver`` for each, and
+records either the exact request to send or a skip with its reason.  It sends only reads.  What
+it learns becomes the ``Plan``: rows per action, rows that cost nothing, rows that cannot be sent,
+the requests still needed, the token permissions, and a per-row ``plan.csv`` to review.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from bulkops.actions import ACTIONS, ParamKind
+from bulkops.client import KandjiClient
+from bulkops.inventory import Inventory
+from bulkops.resolve import Decision, Resolver, needs_lookup
+from bulkops.store import RunInfo, Store
+
+__all__ = ["Plan", "read_permissions", "resolve_run"]
+
+_BATCH = 500
+_NAMED = (ParamKind.BLUEPRINT_NAME, ParamKind.USER_REF)
+PLAN_COLUMNS = ("line", "device_id", "serial_number", "action", "decision", "reason", "changes")
+
+
+def read_permissions(*, serials: bool, names: bool, emails: bool, reconcile: bool) -> list[str]:
+    """The read permissions resolution and reconciliation use."""
+    perms = []
+    if serials:
+        perms += ["GET /api/v1/devices", "GET /api/v1/integrations/apple/ade/devices"]
+    if names:
+        perms.append("GET /api/v1/blueprints")
+    if emails:
+        perms.append("GET /api/v1/users")
+    if reconcile:
+        perms += [
+            "GET /api/v1/devices/{device_id}/commands",
+            "GET /api/v1/devices/{device_id}/secrets/unlockpin",
+        ]
+    return perms
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a run will do, decided before it does it."""
+
+    run: RunInfo
+    resumed: bool
+    strategy: str = ""
+    actions: Counter[str] = field(default_factory=Counter)
+    sends: Counter[str] = field(default_factory=Counter)
+    skips: Counter[str] = field(default_factory=Counter)
+    fields: Counter[tuple[str, str]] = field(default_factory=Counter)
+    reads: int = 0
+    verify: int = 0
+    done_before: int = 0
+    permissions: set[str] = field(default_factory=set)
+    window_left: int = 0
+    eta_s: float = 0.0
+    plan_csv: Path | None = None
+
+    @property
+    def unsendable(self) -> dict[str, int]:
+        """Rows that cannot be sent as written: not found, ambiguous, ineligible."""
+        return {k: n for k, n in self.skips.items() if k != "already in target state"}
+
+    @property
+    def writes(self) -> int:
+        """Requests that change something, still to send."""
+        return sum(self.sends.values())
+
+    @property
+    def destructive(self) -> dict[str, int]:
+        """Destructive sends per action."""
+        return {a: n for a, n in sorted(self.sends.items()) if ACTIONS[a].destructive and n}
+
+    @property
+    def blueprint_moves(self) -> int:
+        """Updates that move a device to another blueprint."""
+        return sum(
+            n for (f, kind), n in self.fields.items() if f == "blueprint_id" and kind == "new"
+        )
+
+
+def _preview_kind(text: str) -> str:
+    return text.split(":", 1)[0].split(" ", 1)[0]
+
+
+async def resolve_run(
+    store: Store,
+    run: RunInfo,
+    client: KandjiClient,
+    *,
+    resumed: bool,
+    verify: bool = False,
+    plan_csv: Path | None = None,
+) -> Plan:
+    """Decide every unplanned pending item; reads only. Returns the plan of what is left."""
+    plan = Plan(run=run, resumed=resumed)
+    run_id = run.run_id
+    shape = await store.call(store.open_shape, run_id)
+    serial_rows = sum(n for _, by_serial, n in shape if by_serial)
+    maybe = sum(
+        n
+        for a, by_serial, n in shape
+        if not by_serial and needs_lookup(ACTIONS[a], by_serial=False)
+    )
+    inventory = Inventory(client)
+    plan.strategy = await inventory.prepare(serials=serial_rows, device_ids=maybe)
+    resolver = Resolver(inventory, use_inventory=inventory.swept)
+    named = {a for a, _, _ in shape if any(p.kind in _NAMED for p in ACTIONS[a].params)}
+    if inventory.swept:
+        named |= {a for a, _, _ in shape if needs_lookup(ACTIONS[a], by_serial=False)}
+    after = 0
+    while serial_rows or named:
+        batch = await store.call(
+            store.fetch, run_id, states=("pending",), after_line=after, limit=_BATCH, unplanned=True
+        )
+        if not batch:
+            break
+        for item in batch:
+            after = item.line
+            if item.device_id is not None and item.action not in named:
+                continue  # its request is built from the catalogue when it is sent
+            decision = await resolver.decide(
+                action=ACTIONS[item.action],
+                device_id=item.device_id,
+                serial=item.serial_number,
+                params=item.params,
+            )
+            _record(store, run_id, item.line, decision)
+    await store.flush()
+    await store.call(_tally, store, plan, verify)
+    if plan_csv is not None:
+        await store.call(write_plan_csv, store, run_id, plan_csv)
+    plan.reads = inventory.requests
+    plan.plan_csv = plan_csv
+    plan.window_left = client.budget.window_left()
+    plan.eta_s = client.budget.eta_s(plan.writes + plan.verify)
+    return plan
+
+
+def _record(store: Store, run_id: str, line: int, decision: Decision) -> None:
+    preview = orjson.dumps(decision.preview).decode() if decision.preview else None
+    if decision.request is None:
+        store.complete(
+            run_id, line, state="skipped", error=decision.reason, device_id=decision.device_id
+        )
+    else:
+        store.plan_request(
+            run_id, line, decision.request, device_id=decision.device_id, preview=preview
+        )
+
+
+def _tally(store: Store, plan: Plan, verify: bool) -> None:
+    """Count the plan from the store: one pass of SQL, whatever the run's size."""
+    conn = store._conn
+    run_id = plan.run.run_id
+    for action, state, error, route, n in conn.execute(
+        "SELECT action, state,"
+        " CASE WHEN state = 'skipped' THEN substr(error, 1, instr(error || ':', ':') - 1) END,"
+        " req_route, count(*) FROM items WHERE run_id = ? GROUP BY 1, 2, 3, 4",
+        (run_id,),
+    ):
+        plan.actions[action] += n
+        if state in ("pending", "sending"):
+            plan.sends[action] += n
+            method = ACTIONS[action].method
+            plan.permissions.add(f"{method} {route or ACTIONS[action].route}")
+            if verify and method == "PATCH":
+                plan.verify += n
+        elif state == "skipped":
+            plan.skips[error or "skipped"] += n
+        else:
+            plan.done_before += n
+    for (preview,) in conn.execute(
+        "SELECT preview FROM items WHERE run_id = ? AND preview IS NOT NULL", (run_id,)
+    ):
+        for f, text in orjson.loads(preview).items():
+            plan.fields[(f, _preview_kind(text))] += 1
+
+
+def write_plan_csv(store: Store, run_id: str, path: Path) -> None:
+    """Every row and what the run will do with it, in manifest order, for review (0600)."""
+    from bulkops.report import neutralise
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(PLAN_COLUMNS)
+        for line, device_id, serial, action, state, error, preview in store._conn.execute(
+            "SELECT line, device_id, serial_number, action, state, error, preview FROM items"
+            " WHERE run_id = ? ORDER BY line",
+            (run_id,),
+        ):
+            decision = {"pending": "send", "sending": "send", "skipped": "skip"}.get(
+                state, f"done: {state}"
+            )
+            changes = (
+                "; ".join(f"{k}: {v}" for k, v in orjson.loads(preview).items()) if preview else ""
+            )
+            writer.writerow(
+                [
+                    line,
+                    device_id or "",
+                    neutralise(serial),
+                    action,
+                    decision,
+                    neutralise(error) if state == "skipped" else "",
+                    neutralise(changes),
+                ]
+            )

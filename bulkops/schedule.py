@@ -1,0 +1,57 @@
+"""Send windows: ``--window 22:00-06:00`` lets an unattended run send only at night.
+
+Times are the machine's local wall clock; a window that ends before it starts crosses midnight.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+__all__ = ["TimeWindow"]
+
+_FORM = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A daily window, as minutes after midnight: ``start`` included, ``end`` excluded."""
+
+    start_min: int
+    end_min: int
+
+    @classmethod
+    def parse(cls, text: str) -> TimeWindow:
+        """``"22:00-06:00"`` → a window; ``ValueError`` with the expected form otherwise."""
+        m = _FORM.match(text)
+        if not m:
+            raise ValueError(f"{text!r} is not a window; write it as HH:MM-HH:MM, e.g. 22:00-06:00")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"{text!r} has a time that does not exist; use 00:00 to 24:00")
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if start == end:
+            raise ValueError(f"{text!r} is empty; its start and end are the same")
+        return cls(start, end)
+
+    def __str__(self) -> str:
+        start, end = divmod(self.start_min, 60), divmod(self.end_min, 60)
+        return f"{start[0]:02d}:{start[1]:02d}-{end[0]:02d}:{end[1]:02d}"
+
+    def contains(self, when: datetime) -> bool:
+        """Whether sending is allowed at ``when``."""
+        minute = when.hour * 60 + when.minute
+        if self.start_min < self.end_min:
+            return self.start_min <= minute < self.end_min
+        return minute >= self.start_min or minute < self.end_min
+
+    def wait_s(self, when: datetime) -> float:
+        """Seconds from ``when`` until the window opens (0 when it is open)."""
+        if self.contains(when):
+            return 0.0
+        midnight = when.replace(hour=0, minute=0, second=0, microsecond=0)
+        opens = midnight + timedelta(minutes=self.start_min)
+        if opens <= when:
+            opens += timedelta(days=1)
+        return (opens - when).total_seconds()
