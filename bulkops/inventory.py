@@ -79,6 +79,7 @@ class Inventory:
         self._by_serial: dict[str, list[Device]] = {}
         self._by_id: dict[str, Device] = {}
         self._swept = False
+        self._first_read = False
         self._blueprints: dict[str, str] | None = None  # name → id
         self._blueprint_ids: set[str] = set()
         self._users: dict[str, str] | None = None  # email (lower) → id
@@ -119,7 +120,7 @@ class Inventory:
         """Read every enrolled device, 300 a page, until a short page."""
         if self._swept:
             return
-        offset = 0
+        offset = PAGE if self._first_read else 0  # prepare() already has the first page
         while True:
             page = await self._page(offset)
             if len(page) < PAGE:
@@ -133,6 +134,7 @@ class Inventory:
         if wanted == 0:
             return "no device lookups needed"
         first = await self._page(0)
+        self._first_read = True
         if len(first) < PAGE:
             self._swept = True
             return "inventory read in 1 request"

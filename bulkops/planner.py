@@ -150,7 +150,12 @@ def _record(store: Store, run_id: str, line: int, decision: Decision) -> None:
     preview = orjson.dumps(decision.preview).decode() if decision.preview else None
     if decision.request is None:
         store.complete(
-            run_id, line, state="skipped", error=decision.reason, device_id=decision.device_id
+            run_id,
+            line,
+            state="skipped",
+            error=decision.reason,
+            device_id=decision.device_id,
+            preview=preview,
         )
     else:
         store.plan_request(

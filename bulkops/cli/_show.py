@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from bulkops.cli import app
-from bulkops.cli._common import Db, out
+from bulkops.cli._common import (
+    BaseUrl,
+    BudgetDb,
+    Db,
+    RateText,
+    Region,
+    Subdomain,
+    TokenFile,
+    TokenTrap,
+    out,
+    refuse_token_flag,
+    run_async,
+)
 from bulkops.errors import ConfigError
 
 
@@ -122,3 +134,63 @@ def demo(
     from bulkops.cli._demo import run_demo
 
     raise typer.Exit(run_demo(devices=devices, folder=folder))
+
+
+@app.command()
+def select(
+    action: Annotated[str, typer.Option("--action", help="Action every selected device gets.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Manifest to write (CSV).")],
+    blueprint: Annotated[str | None, typer.Option("--blueprint", help="Blueprint name.")] = None,
+    platform: Annotated[
+        str | None, typer.Option("--platform", help="Mac, iPhone, iPad or AppleTV.")
+    ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Tag name.")] = None,
+    where: Annotated[
+        list[str] | None, typer.Option("--where", help="field=value, exact (repeatable).")
+    ] = None,
+    base_url: BaseUrl = None,
+    subdomain: Subdomain = None,
+    region: Region = "us",
+    token_file: TokenFile = None,
+    rate: RateText = "9000/h",
+    budget_db: BudgetDb = None,
+    token: TokenTrap = None,
+) -> None:
+    """Write a manifest of the tenant's devices that match, for review before `bulkops run`."""
+    from bulkops.cli._run import job_config
+    from bulkops.select import Selection
+
+    refuse_token_flag(token)
+    if platform and platform not in ("Mac", "iPhone", "iPad", "AppleTV"):
+        raise ConfigError(f"--platform {platform!r}: use Mac, iPhone, iPad or AppleTV")
+    selection = Selection(blueprint, platform, tag, Selection.parse_where(where or []))
+    if not (blueprint or platform or tag or where):
+        raise ConfigError("select needs at least one of --blueprint, --platform, --tag, --where")
+    config = job_config(
+        db=Path("bulkops.db"),
+        out_dir=None,
+        base_url=base_url,
+        subdomain=subdomain,
+        region=region,
+        token_file=token_file,
+        rate=rate,
+        per_second=45,
+        budget_db=budget_db,
+        concurrency=1,
+    )
+    count = run_async(_select(config, selection, action=action, out_path=out_path))
+    out.print(f"{count} devices written to {out_path}; review it, then: bulkops run {out_path}")
+
+
+async def _select(config: Any, selection: Any, *, action: str, out_path: Path) -> int:
+    from bulkops.budget import Budget, BudgetConfig, SendHistory
+    from bulkops.client import KandjiClient
+    from bulkops.select import write_selection
+
+    with SendHistory(config.budget_path(), tenant=config.tenant) as history:
+        budget = Budget(
+            BudgetConfig(rate=config.rate, per_second=config.per_second, tenant=config.tenant),
+            history=history,
+        )
+        async with KandjiClient(config.connection, budget=budget) as client:
+            return await write_selection(client, selection, action=action, out=out_path)

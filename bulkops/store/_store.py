@@ -347,15 +347,16 @@ class Store:
         error: str | None = None,
         secret: str | None = None,
         device_id: str | None = None,
+        preview: str | None = None,
     ) -> None:
         """Queue an item's outcome; it is durable at the next commit (within ``linger_s``)."""
         self._raise_if_failed()
         self._writes.append(
             (
                 "UPDATE items SET state = ?, http_status = ?, error = ?,"
-                " secret = coalesce(?, secret),"
-                " device_id = coalesce(?, device_id), done_at = ? WHERE run_id = ? AND line = ?",
-                (state, http_status, error, secret, device_id, time.time(), run_id, line),
+                " secret = coalesce(?, secret), device_id = coalesce(?, device_id),"
+                " preview = coalesce(?, preview), done_at = ? WHERE run_id = ? AND line = ?",
+                (state, http_status, error, secret, device_id, preview, time.time(), run_id, line),
             )
         )
         if secret is not None:

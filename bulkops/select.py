@@ -1,0 +1,131 @@
+"""Selecting devices from the tenant: "every Mac in blueprint X" as a manifest you can review.
+
+The API filters by blueprint, platform and tag on its side, so a selection reads only the pages
+it needs; ``--where field=value`` filters further on ours (exact, case-insensitive).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bulkops.actions import ACTIONS
+from bulkops.client import KandjiClient
+from bulkops.errors import ConfigError
+from bulkops.inventory import PAGE, Inventory
+
+__all__ = ["Selection", "select_devices", "write_selection"]
+
+WHERE_FIELDS = ("device_name", "model", "os_version", "asset_tag", "serial_number", "user_email")
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which devices to pick."""
+
+    blueprint: str | None = None
+    platform: str | None = None
+    tag: str | None = None
+    where: Mapping[str, str] | None = None
+
+    @staticmethod
+    def parse_where(items: list[str]) -> dict[str, str]:
+        """``["model=MacBook Air", …]`` → a dict; one-line errors for bad forms or fields."""
+        out: dict[str, str] = {}
+        for text in items:
+            key, sep, value = text.partition("=")
+            key = key.strip().lower()
+            if not sep or not key:
+                raise ConfigError(
+                    f"--where {text!r}: write it as field=value, e.g. model=MacBook Air"
+                )
+            if key not in WHERE_FIELDS:
+                raise ConfigError(f"--where {key!r}: use one of {', '.join(WHERE_FIELDS)}")
+            out[key] = value.strip()
+        return out
+
+
+def _matches(device: Mapping[str, Any], where: Mapping[str, str]) -> bool:
+    for key, want in where.items():
+        if key == "user_email":
+            user = device.get("user")
+            have = user.get("email", "") if isinstance(user, dict) else ""
+        else:
+            have = device.get(key) or ""
+        if str(have).casefold() != want.casefold():
+            return False
+    return True
+
+
+async def select_devices(
+    client: KandjiClient, selection: Selection
+) -> AsyncIterator[dict[str, Any]]:
+    """Every enrolled device matching the selection, page by page."""
+    params: dict[str, str | int] = {"limit": PAGE, "ordering": "device_id"}
+    if selection.blueprint:
+        ids = await Inventory(client).blueprint_id(selection.blueprint)
+        if len(ids) != 1:
+            raise ConfigError(
+                f"--blueprint {selection.blueprint!r}: "
+                + (
+                    "no blueprint has that name"
+                    if not ids
+                    else f"{len(ids)} blueprints have that name"
+                )
+            )
+        params["blueprint_id"] = ids[0]
+    if selection.platform:
+        params["platform"] = selection.platform
+    if selection.tag:
+        params["tag_name"] = selection.tag
+    offset = 0
+    while True:
+        reply = await client.request("GET", "/api/v1/devices", params={**params, "offset": offset})
+        page = reply.data if isinstance(reply.data, list) else []
+        for device in page:
+            # the API's blueprint filter is "containing": keep exact matches only
+            if "blueprint_id" in params and device.get("blueprint_id") != params["blueprint_id"]:
+                continue
+            if _matches(device, selection.where or {}):
+                yield device
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
+async def write_selection(
+    client: KandjiClient, selection: Selection, *, action: str, out: Path
+) -> int:
+    """Write the selected devices as a manifest for ``action``; returns how many."""
+    if action not in ACTIONS:
+        raise ConfigError(f"--action {action!r}: not an action (see `bulkops actions`)")
+    required = [p.name for p in ACTIONS[action].params if p.required]
+    if required:
+        raise ConfigError(
+            f"--action {action} needs {', '.join(required)} per row; select with another action "
+            "and fill the column in, or write the manifest yourself"
+        )
+    tmp = out.with_name(out.name + ".partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    count = 0
+    with open(fd, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["device_id", "serial_number", "action", "note"])
+        async for device in select_devices(client, selection):
+            from bulkops.report import neutralise
+
+            writer.writerow(
+                [
+                    device["device_id"],
+                    device.get("serial_number", ""),
+                    action,
+                    neutralise(f"{device.get('device_name', '')} ({device.get('platform', '')})"),
+                ]
+            )
+            count += 1
+    tmp.replace(out)  # a half-written manifest never appears under the final name
+    return count

@@ -1,0 +1,332 @@
+"""Resolution, diff-before-write, the plan, and blast-radius controls; request counts from the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import math
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bulkops.cli._run import Approval, approve
+from bulkops.engine import RunOptions
+from bulkops.errors import ConfigError
+from bulkops.job import JobResult, drive, start_run
+from bulkops.planner import Plan
+from bulkops.store import Store
+from tests.conftest import Tenant, make_sim, write
+
+DEVICES = 700  # three inventory pages
+
+
+@pytest.fixture
+async def big() -> AsyncIterator[Tenant]:
+    """A 700-device tenant with one serial on two records and ten devices awaiting ADE."""
+    sim = make_sim(devices=DEVICES, duplicate_serials=1, ade_devices=10)
+    token = sim.add_token()
+    async with sim.running() as url:
+        yield Tenant(sim, url, token)
+
+
+async def go(
+    tenant: Tenant, tmp: Path, manifest: Path, *, dry_run: bool = False, **options: Any
+) -> JobResult:
+    config = tenant.config(tmp, options=RunOptions(**{"concurrency": 8, **options}))
+    store = Store(config.db_path)
+    try:
+        run, resumed = start_run(store, manifest, tenant=config.tenant)
+        return await drive(store, run, config, resumed=resumed, dry_run=dry_run)
+    finally:
+        store.close()
+
+
+def gets(tenant: Tenant, route: str) -> int:
+    return len(tenant.sim.ledger.select(method="GET", route=route))
+
+
+def writes(tenant: Tenant) -> list[Any]:
+    return [e for e in tenant.sim.ledger.entries if e.method != "GET"]
+
+
+def unique_macs(tenant: Tenant) -> list[dict[str, Any]]:
+    seen: dict[str, int] = {}
+    for d in tenant.sim.fleet.devices.values():
+        seen[d["serial_number"]] = seen.get(d["serial_number"], 0) + 1
+    macs = [
+        d
+        for d in tenant.sim.fleet.devices.values()
+        if d["platform"] == "Mac" and seen[d["serial_number"]] == 1
+    ]
+    return sorted(macs, key=lambda d: d["serial_number"])
+
+
+def rows(path: Path) -> dict[int, dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return {int(r["line"]): r for r in csv.DictReader(fh)}
+
+
+async def test_many_serials_cost_one_sweep_not_one_lookup_each(big: Tenant, tmp_path: Path) -> None:
+    macs = unique_macs(big)[:60]
+    text = "serial_number,action,asset_tag\n" + "".join(
+        f"{d['serial_number']},update,NEW-{i}\n" for i, d in enumerate(macs)
+    )
+    result = await go(big, tmp_path, write(tmp_path / "tags.csv", text))
+
+    assert result.exit_code == 0
+    assert gets(big, "/api/v1/devices") == math.ceil(DEVICES / 300)  # the sweep, nothing per row
+    assert len(writes(big)) == 60
+    assert len(big.sim.ledger) <= 60 + math.ceil(DEVICES / 300) + 3
+    for i, d in enumerate(macs):
+        assert big.sim.fleet.devices[d["device_id"]]["asset_tag"] == f"NEW-{i}"
+
+
+async def test_a_single_serial_is_looked_up_not_swept(big: Tenant, tmp_path: Path) -> None:
+    far = unique_macs(big)[-1:]
+    text = "serial_number,action\n" + "".join(f"{d['serial_number']},blankpush\n" for d in far)
+    result = await go(big, tmp_path, write(tmp_path / "two.csv", text))
+
+    assert result.exit_code == 0
+    assert gets(big, "/api/v1/devices") <= 2  # the first page, then one lookup at most
+    assert len(writes(big)) == 1
+
+
+async def test_rows_already_in_target_cost_nothing_and_blank_cells_leave_fields_alone(
+    big: Tenant, tmp_path: Path
+) -> None:
+    macs = [d for d in unique_macs(big) if d["asset_tag"]][:3]
+    same, changed, cleared = macs
+    was_engineering = changed["blueprint_name"] == "Engineering Macs"  # before the run moves it
+    changed_tag = changed["asset_tag"]
+    blueprints = {b["name"]: b["id"] for b in big.sim.fleet.blueprints.values()}
+    text = (
+        "device_id,action,asset_tag,blueprint\n"
+        f"{same['device_id']},update,{same['asset_tag']},{same['blueprint_name']}\n"
+        f"{changed['device_id']},update,,Engineering Macs\n"
+        f"{cleared['device_id']},update,CLEAR!,\n"
+    )
+    result = await go(big, tmp_path, write(tmp_path / "diff.csv", text))
+
+    assert result.reports is not None
+    out = rows(result.reports.results_csv)
+    assert out[2]["outcome"] == "skipped" and out[2]["error"] == "already in target state"
+    assert result.plan.plan_csv is not None
+    assert (
+        rows(result.plan.plan_csv)[2]["changes"] == "blueprint_id: unchanged; asset_tag: unchanged"
+    )
+    patches = {e.device_id: e for e in writes(big)}
+    assert same["device_id"] not in patches  # 0 requests for the row already in target
+    fleet = big.sim.fleet.devices
+    assert fleet[changed["device_id"]]["blueprint_id"] == blueprints["Engineering Macs"]
+    assert fleet[changed["device_id"]]["asset_tag"] == changed_tag  # blank: untouched
+    assert fleet[cleared["device_id"]]["asset_tag"] == ""  # CLEAR!: cleared
+    assert len(writes(big)) == (0 if was_engineering else 1) + 1
+
+
+async def test_not_found_ambiguous_and_ineligible_rows_are_skipped_before_any_write(
+    big: Tenant, tmp_path: Path
+) -> None:
+    counts: dict[str, int] = {}
+    for d in big.sim.fleet.devices.values():
+        counts[d["serial_number"]] = counts.get(d["serial_number"], 0) + 1
+    dup = next(s for s, n in counts.items() if n == 2)
+    mac = unique_macs(big)[0]
+    text = (
+        "serial_number,action\n"
+        f"{dup},blankpush\n"
+        "NOSUCHSERIAL1,blankpush\n"
+        f"{mac['serial_number']},clearpasscode\n"
+    )
+    result = await go(big, tmp_path, write(tmp_path / "bad.csv", text))
+
+    assert result.reports is not None
+    out = rows(result.reports.results_csv)
+    assert out[2]["error"].startswith("ambiguous") and out[2]["outcome"] == "skipped"
+    assert out[3]["error"].startswith("not found")
+    assert out[4]["error"].startswith("ineligible: clearpasscode is not available on Mac")
+    assert writes(big) == []
+    assert result.plan.unsendable == {"ambiguous": 1, "not found": 1, "ineligible": 1}
+
+
+async def test_an_unenrolled_serial_is_updated_through_its_ade_record(
+    big: Tenant, tmp_path: Path
+) -> None:
+    ade = next(iter(big.sim.fleet.ade_devices.values()))
+    text = (
+        f"serial_number,action,blueprint,asset_tag\n{ade['serial_number']},update,Default,ADE-1\n"
+    )
+    result = await go(big, tmp_path, write(tmp_path / "ade.csv", text))
+
+    assert result.exit_code == 0, result.stopped
+    sent = writes(big)
+    assert [(e.method, e.route) for e in sent] == [
+        ("PATCH", "/api/v1/integrations/apple/ade/devices/{device_id}")
+    ]
+    record = big.sim.fleet.ade_devices[ade["id"]]
+    default = next(b["id"] for b in big.sim.fleet.blueprints.values() if b["name"] == "Default")
+    assert record["asset_tag"] == "ADE-1" and record["blueprint_id"] == default
+
+
+async def test_plan_reads_but_never_writes_and_previews_every_field(
+    big: Tenant, tmp_path: Path
+) -> None:
+    macs = unique_macs(big)[:20]
+    text = "serial_number,action,asset_tag\n" + "".join(
+        f"{d['serial_number']},update,{d['asset_tag'] if i % 2 else 'X-' + str(i)}\n"
+        for i, d in enumerate(macs)
+        if d["asset_tag"] or i % 2 == 0
+    )
+    manifest = write(tmp_path / "plan.csv", text)
+    result = await go(big, tmp_path, manifest, dry_run=True)
+
+    assert writes(big) == []
+    plan = result.plan
+    assert plan.reads == math.ceil(DEVICES / 300)
+    assert plan.writes + plan.skips["already in target state"] == plan.run.total
+    assert plan.fields[("asset_tag", "unchanged")] == plan.skips["already in target state"]
+    assert plan.fields[("asset_tag", "new")] == plan.writes
+    assert plan.plan_csv is not None
+    preview = rows(plan.plan_csv)
+    assert len(preview) == plan.run.total
+    assert {r["decision"] for r in preview.values()} <= {"send", "skip"}
+    assert all(r["changes"].startswith("asset_tag: ") for r in preview.values())
+    assert plan.permissions == {"PATCH /api/v1/devices/{device_id}"}
+
+
+async def test_verify_reads_each_update_back(big: Tenant, tmp_path: Path) -> None:
+    macs = unique_macs(big)[:5]
+    text = "device_id,action,asset_tag\n" + "".join(
+        f"{d['device_id']},update,V-{i}\n" for i, d in enumerate(macs)
+    )
+    result = await go(big, tmp_path, write(tmp_path / "v.csv", text), verify=True)
+    assert result.exit_code == 0
+    assert result.plan.verify == 5
+    assert gets(big, "/api/v1/devices/{device_id}") == 5
+
+
+def plan_with(destructive: int, moves: int = 0) -> Plan:
+    from bulkops.store import RunInfo
+
+    run = RunInfo(
+        "r", 0.0, "m.csv", "x", "csv", "acme.api.kandji.io", {}, "ready", 0, None, None, 0, 0
+    )
+    plan = Plan(run=run, resumed=False)
+    plan.sends["lock"] = destructive
+    plan.fields[("blueprint_id", "new")] = moves
+    return plan
+
+
+def test_destructive_bulk_above_the_limit_is_refused_even_with_yes() -> None:
+    with pytest.raises(ConfigError, match="above the limit of 25.*--max-destructive 30"):
+        approve(plan_with(30), options=RunOptions(), approval=Approval(yes=True, quiet=True))
+    opts = approve(
+        plan_with(30),
+        options=RunOptions(),
+        approval=Approval(yes=True, max_destructive=30, quiet=True),
+    )
+    assert opts.canary == 0
+
+
+def test_destructive_work_needs_yes_when_nobody_can_answer() -> None:
+    with pytest.raises(ConfigError, match="lock on 3 devices in tenant acme.api.kandji.io"):
+        approve(plan_with(3), options=RunOptions(), approval=Approval(quiet=True))
+
+
+def test_blueprint_moves_get_a_canary_by_default() -> None:
+    opts = approve(plan_with(0, moves=40), options=RunOptions(), approval=Approval(quiet=True))
+    assert opts.canary == 5
+    opts = approve(
+        plan_with(0, moves=40), options=RunOptions(), approval=Approval(canary=0, quiet=True)
+    )
+    assert opts.canary == 0
+
+
+async def test_strict_refuses_a_run_with_unsendable_rows(big: Tenant, tmp_path: Path) -> None:
+    text = "serial_number,action\nNOSUCHSERIAL1,blankpush\n"
+    result = await go(big, tmp_path, write(tmp_path / "s.csv", text), dry_run=True)
+    with pytest.raises(ConfigError, match="--strict: 1 not found"):
+        approve(result.plan, options=RunOptions(), approval=Approval(strict=True, quiet=True))
+
+
+async def lock_first(tenant: Tenant, devices: list[dict[str, Any]]) -> None:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tenant.token}"}) as s:
+        for d in devices:
+            async with s.post(f"{tenant.url}/api/v1/devices/{d['device_id']}/action/lock") as r:
+                assert r.status == 200
+
+
+async def test_a_failing_canary_stops_the_run_before_the_rest(big: Tenant, tmp_path: Path) -> None:
+    macs = unique_macs(big)[:30]
+    await lock_first(big, macs[2:3])  # the third canary item will fail: already locked
+    before = len(writes(big))
+    text = "device_id,action\n" + "".join(f"{d['device_id']},lock\n" for d in macs)
+    result = await go(big, tmp_path, write(tmp_path / "c.csv", text), canary=5, concurrency=2)
+
+    assert result.exit_code == 3 and result.stopped and "canary" in result.stopped
+    assert len(writes(big)) - before <= 5 + 1  # the canary (and at most one already queued)
+    assert result.summary is not None and result.summary.outcomes.get("pending", 0) >= 24
+
+
+async def test_failure_rate_above_the_limit_stops_the_run(big: Tenant, tmp_path: Path) -> None:
+    macs = unique_macs(big)[:60]
+    await lock_first(big, macs[:40])
+    before = len(writes(big))
+    text = "device_id,action\n" + "".join(f"{d['device_id']},lock\n" for d in macs)
+    result = await go(
+        big, tmp_path, write(tmp_path / "f.csv", text), max_failure_rate=50.0, concurrency=2
+    )
+    assert result.exit_code == 3 and result.stopped and "max-failure-rate" in result.stopped
+    assert len(writes(big)) - before < 30
+
+
+async def test_nothing_is_sent_outside_the_window(big: Tenant, tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from bulkops.schedule import TimeWindow
+
+    now = datetime.now()
+    start = (now.hour * 60 + now.minute + 120) % 1440
+    window = TimeWindow(start, (start + 60) % 1440)
+    text = "device_id,action\n" + "".join(
+        f"{d['device_id']},blankpush\n" for d in unique_macs(big)[:3]
+    )
+    config = big.config(tmp_path, options=RunOptions(window=window))
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, write(tmp_path / "w.csv", text), tenant=config.tenant)
+
+        def stop_soon(engine: Any) -> None:
+            asyncio.get_running_loop().call_later(0.5, engine.request_stop)
+
+        result = await drive(store, run, config, on_engine=stop_soon)
+    finally:
+        store.close()
+    assert result.exit_code == 130
+    assert writes(big) == []
+
+
+def test_time_windows_parse_and_cross_midnight() -> None:
+    from datetime import datetime
+
+    from bulkops.schedule import TimeWindow
+
+    night = TimeWindow.parse("22:00-06:00")
+    assert str(night) == "22:00-06:00"
+    assert night.contains(datetime(2026, 1, 1, 23, 30)) and night.contains(
+        datetime(2026, 1, 2, 5, 59)
+    )
+    assert not night.contains(datetime(2026, 1, 1, 12, 0))
+    assert night.wait_s(datetime(2026, 1, 1, 21, 0)) == 3600
+    assert night.wait_s(datetime(2026, 1, 1, 6, 0)) == 16 * 3600
+    day = TimeWindow.parse("9:00-17:30")
+    assert day.contains(datetime(2026, 1, 1, 17, 29)) and not day.contains(
+        datetime(2026, 1, 1, 17, 30)
+    )
+    for bad in ("22-06", "25:00-01:00", "10:00-10:00", "9:60-10:00"):
+        with pytest.raises(ValueError, match="window|exist|empty"):
+            TimeWindow.parse(bad)
+    assert replace(night, end_min=360) == night
