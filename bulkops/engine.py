@@ -421,6 +421,9 @@ class Engine:
                 exit_code=EXIT_ABORTED,
             )
             self._stopping.set()
+        if decision.retry:  # the pause cut its retry short: it stays open for the resume
+            self._store.release(self._run.run_id, item.line)
+            return False
         state = "unknown" if decision.outcome == "unknown" else "failed"
         self._complete(item, state, getattr(exc, "status", None), f"{exc} ({decision.reason})")
         return False
