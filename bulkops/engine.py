@@ -341,7 +341,8 @@ class Engine:
                 self._complete(item, "failed", 403, why)
                 return
             except NotFound as exc:
-                if request.method == "DELETE" and attempt > 1:
+                # A repeat: this process's retry, or a resend after a stop (sent_at is kept).
+                if request.method == "DELETE" and (attempt > 1 or item.sent_at is not None):
                     self._complete(item, "succeeded", 404, "already deleted")
                 else:
                     self._complete(item, "failed", 404, f"device not found ({exc.detail})")

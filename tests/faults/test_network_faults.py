@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
+
+from bulkops.job import drive, start_run
 from bulkops.retry import RetryPolicy
 from bulkops.sim import Faults
+from bulkops.store import Store
 from tests.conftest import Tenant, make_sim
 
 from .kit import (
@@ -74,3 +78,42 @@ async def test_breaker_pause_leaves_the_items_it_interrupts_for_the_resume(
         assert "on all 3 attempts" in r["error"], r
     assert any(0 < tried.get(r["device_id"], 0) < POLICY.max_attempts for r in still_open)
     assert len(failed) + len(still_open) == len(ids)
+
+
+async def test_delete_sent_again_after_a_stop_takes_404_as_already_deleted(
+    tmp_path: Path,
+) -> None:
+    """The first DELETE reached the server, then the process stopped before the answer.
+
+    DELETE is safe to repeat, so the resume sends it again and gets 404: the device is gone
+    because of our first request, which is the outcome the row asked for.
+    """
+    sim = make_sim(devices=20)
+    token = sim.add_token()
+    async with sim.running() as url:
+        tenant = Tenant(sim, url, token)
+        gone, kept = sorted(sim.fleet.devices)[:2]
+        manifest = write_csv(tmp_path / "job.csv", one_action([gone, kept], "delete"))
+        config = fast_config(tenant, tmp_path)
+        store = Store(config.db_path)
+        try:
+            run, _ = start_run(store, manifest, tenant=config.tenant)
+            headers = {"Authorization": f"Bearer {token}"}
+            async with (  # our first DELETE …
+                aiohttp.ClientSession(headers=headers) as s,
+                s.delete(f"{url}/api/v1/devices/{gone}") as resp,
+            ):
+                assert resp.status in (200, 204)
+            store._conn.execute(  # … whose intent was committed before the process died
+                "UPDATE items SET state = 'sending', attempts = 1, device_id = ?,"
+                " sent_at = strftime('%s', 'now') - 1 WHERE line = 2",
+                (gone,),
+            )
+            result = await drive(store, run, config)
+        finally:
+            store.close()
+    rows = {r["device_id"]: r for r in read_results(result)}
+    assert rows[gone]["outcome"] == "succeeded", rows[gone]["error"]
+    assert "already deleted" in rows[gone]["error"]
+    assert rows[kept]["outcome"] == "succeeded"
+    assert result.exit_code == 0
