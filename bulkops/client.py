@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ import orjson
 
 from bulkops._version import __version__
 from bulkops.budget import Budget
+from bulkops.retry import backoff_s
 from bulkops.errors import (
     AuthError,
     BadResponse,
@@ -145,6 +147,7 @@ class KandjiClient:
         self._conn = connection
         self._budget = budget
         self._session: aiohttp.ClientSession | None = None
+        self._rng = random.Random()
         self.rate_limited = 0
 
     async def __aenter__(self) -> KandjiClient:
@@ -203,6 +206,21 @@ class KandjiClient:
             if after_refusal is not None:
                 await after_refusal()
 
+    async def read(
+        self, path: str, *, params: Mapping[str, str | int] | None = None, attempts: int = 3
+    ) -> Reply:
+        """GET with retries: a read is always safe to repeat (5xx, resets, garbled bodies)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self.request("GET", path, params=params)
+            except (TransportError, ServerError, BadResponse) as exc:
+                if attempt >= attempts:
+                    raise
+                log.info("retrying GET %s after %s", path, exc)
+                await asyncio.sleep(backoff_s(attempt, rng=self._rng))
+
     async def _send(
         self,
         method: str,
@@ -229,6 +247,12 @@ class KandjiClient:
         except Exception as exc:
             raise _translate(exc, method, path) from None
         self._observe(hdrs)
+        if status == 404 and "html" in ctype:
+            # The API answers a missing device with JSON; an HTML page comes from something in
+            # between (a proxy, a wrong path) and says nothing about the device.
+            raise BadResponse(
+                "HTML 404 page instead of an API answer", status=404, method=method, path=path
+            )
         if status >= 400:
             detail = _detail(status, raw, ctype)
             raise _status_error(

@@ -373,6 +373,10 @@ class Engine:
             if action.secret_key and isinstance(reply.data, dict):
                 value = reply.data.get(action.secret_key)
                 secret = str(value) if value is not None else None
+            if action.secret_path and secret is None and item.device_id:
+                secret = await self._read_secret(
+                    action.secret_path.format(device_id=item.device_id)
+                )
             mismatch = await self._verify(request) if self._opts.verify else None
             if mismatch:
                 self._complete(item, "failed", reply.status, mismatch)
@@ -380,12 +384,21 @@ class Engine:
                 self._complete(item, "succeeded", reply.status, None, secret=secret)
             return
 
+    async def _read_secret(self, path: str) -> str | None:
+        """The secret a response should have carried, read back (an iPhone's lock has none)."""
+        try:
+            data = (await self._client.read(path)).data
+        except ApiError as exc:
+            log.warning("could not read back %s: %s", path, exc)
+            return None
+        return next((str(v) for v in data.values() if v), None) if isinstance(data, dict) else None
+
     async def _verify(self, request: Request) -> str | None:
         """Read the record back after a PATCH; a one-line mismatch, or ``None``."""
         if request.method != "PATCH" or not request.body or "/integrations/" in request.route:
             return None
         try:
-            got = (await self._client.request("GET", request.path)).data
+            got = (await self._client.read(request.path)).data
         except ApiError as exc:
             return f"written, but the read-back failed: {exc}"
         if not isinstance(got, dict):

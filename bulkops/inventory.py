@@ -87,7 +87,7 @@ class Inventory:
 
     async def _get(self, path: str, params: Mapping[str, str | int]) -> Any:
         self.requests += 1
-        reply = await self._client.request("GET", path, params=params)
+        reply = await self._client.read(path, params=params)
         return reply
 
     @property
@@ -123,9 +123,12 @@ class Inventory:
         offset = PAGE if self._first_read else 0  # prepare() already has the first page
         while True:
             page = await self._page(offset)
-            if len(page) < PAGE:
-                break
             offset += PAGE
+            # X-Total-Count saves reading an empty last page. Its meaning is not documented, so
+            # it is trusted only above one page: a per-page count could never stop us early.
+            total = self.total_devices
+            if len(page) < PAGE or (total is not None and total > PAGE and offset >= total):
+                break
         self._swept = True
 
     async def prepare(self, *, serials: int, device_ids: int) -> str:

@@ -49,7 +49,7 @@ async def reconcile(
         return Verdict("unknown", "outcome unknown: the API shows no trace of this action to check")
     path = f"/api/v1/devices/{device_id}/commands"
     try:
-        reply = await client.request("GET", path, params={"limit": 300})
+        reply = await client.read(path, params={"limit": 300})
     except ApiError as exc:
         return Verdict("unknown", f"outcome unknown: could not read the device's commands ({exc})")
     commands = ((reply.data or {}).get("commands") or {}).get("results") or []
@@ -65,7 +65,7 @@ async def reconcile(
         secret = None
         if action.secret_path:
             try:
-                got = await client.request("GET", action.secret_path.format(device_id=device_id))
+                got = await client.read(action.secret_path.format(device_id=device_id))
                 data = got.data if isinstance(got.data, dict) else {}
                 secret = next((str(v) for v in data.values() if v), None)
             except ApiError:

@@ -84,7 +84,7 @@ async def select_devices(
         params["tag_name"] = selection.tag
     offset = 0
     while True:
-        reply = await client.request("GET", "/api/v1/devices", params={**params, "offset": offset})
+        reply = await client.read("/api/v1/devices", params={**params, "offset": offset})
         page = reply.data if isinstance(reply.data, list) else []
         for device in page:
             # the API's blueprint filter is "containing": keep exact matches only

@@ -330,3 +330,45 @@ def test_time_windows_parse_and_cross_midnight() -> None:
         with pytest.raises(ValueError, match="window|exist|empty"):
             TimeWindow.parse(bad)
     assert replace(night, end_min=360) == night
+
+
+async def test_select_writes_a_manifest_of_exactly_the_matching_devices(
+    big: Tenant, tmp_path: Path
+) -> None:
+    from bulkops.budget import Budget, BudgetConfig, Rate
+    from bulkops.client import Connection, KandjiClient
+    from bulkops.select import Selection, write_selection
+
+    want = sorted(
+        d["device_id"]
+        for d in big.sim.fleet.devices.values()
+        if d["platform"] == "Mac" and d["blueprint_name"] == "Engineering Macs"
+    )
+    out = tmp_path / "eng.csv"
+    budget = Budget(BudgetConfig(rate=Rate(100_000, 3600.0), tenant="t"))
+    async with KandjiClient(Connection(big.url, big.token), budget=budget) as client:
+        n = await write_selection(
+            client,
+            Selection(blueprint="Engineering Macs", platform="Mac"),
+            action="blankpush",
+            out=out,
+        )
+    assert n == len(want) > 0
+    got = sorted(r["device_id"] for r in rows_by_order(out))
+    assert got == want
+    assert writes(big) == []
+    # the selection is a valid manifest as it is
+    store = Store(tmp_path / "sel.db")
+    try:
+        run, _ = start_run(store, out, tenant="t")
+        assert run.total == n
+    finally:
+        store.close()
+    with pytest.raises(ConfigError, match="needs device_name"):
+        async with KandjiClient(Connection(big.url, big.token), budget=budget) as client:
+            await write_selection(client, Selection(platform="Mac"), action="setname", out=out)
+
+
+def rows_by_order(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
