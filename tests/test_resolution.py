@@ -1,4 +1,4 @@
-"""Resolution, diff-before-write, the plan, and blast-radius controls; request counts from the ledger."""
+"""Resolution, diff-before-write, the plan, blast-radius controls; request counts from the ledger."""
 
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ def plan_with(destructive: int, moves: int = 0) -> Plan:
 
 
 def test_destructive_bulk_above_the_limit_is_refused_even_with_yes() -> None:
-    with pytest.raises(ConfigError, match="above the limit of 25.*--max-destructive 30"):
+    with pytest.raises(ConfigError, match=r"above the limit of 25.*--max-destructive 30"):
         approve(plan_with(30), options=RunOptions(), approval=Approval(yes=True, quiet=True))
     opts = approve(
         plan_with(30),
@@ -248,7 +248,7 @@ def test_blueprint_moves_get_a_canary_by_default() -> None:
 async def test_strict_refuses_a_run_with_unsendable_rows(big: Tenant, tmp_path: Path) -> None:
     text = "serial_number,action\nNOSUCHSERIAL1,blankpush\n"
     result = await go(big, tmp_path, write(tmp_path / "s.csv", text), dry_run=True)
-    with pytest.raises(ConfigError, match="--strict: 1 not found"):
+    with pytest.raises(ConfigError, match=r"--strict: 1 not found"):
         approve(result.plan, options=RunOptions(), approval=Approval(strict=True, quiet=True))
 
 
@@ -327,7 +327,7 @@ def test_time_windows_parse_and_cross_midnight() -> None:
         datetime(2026, 1, 1, 17, 30)
     )
     for bad in ("22-06", "25:00-01:00", "10:00-10:00", "9:60-10:00"):
-        with pytest.raises(ValueError, match="window|exist|empty"):
+        with pytest.raises(ValueError, match=r"window|exist|empty"):
             TimeWindow.parse(bad)
     assert replace(night, end_min=360) == night
 

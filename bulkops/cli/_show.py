@@ -88,24 +88,27 @@ def report(
 @app.command()
 def actions() -> None:
     """Every action: parameters, safety, platforms, and the token permission it needs."""
-    from rich.table import Table
-
     from bulkops.actions import ACTIONS
 
-    table = Table(show_lines=False, box=None, pad_edge=False)
-    for col in ("action", "parameters", "repeat-safe", "destructive", "platforms", "permission"):
-        table.add_column(col)
+    head = ("action", "parameters", "repeat-safe", "destructive", "platforms", "permission")
+    rows = [head]
     for a in ACTIONS.values():
-        params = ", ".join(p.name + ("*" if p.required else "") for p in a.params) or "–"
-        table.add_row(
-            a.name,
-            params,
-            "yes" if a.safe_to_repeat else "no",
-            "yes" if a.destructive else "",
-            ", ".join(sorted(a.platforms)) if len(a.platforms) < 4 else "all",
-            a.permission,
+        rows.append(
+            (
+                a.name,
+                ", ".join(p.name + ("*" if p.required else "") for p in a.params) or "-",
+                "yes" if a.safe_to_repeat else "no",
+                "yes" if a.destructive else "",
+                ", ".join(sorted(a.platforms)) if len(a.platforms) < 4 else "all",
+                a.permission,
+            )
         )
-    out.print(table, width=max(out.width, 160))  # whole permissions, even in a pipe
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
+    for r in rows:  # plain aligned text: whole lines in a pipe, greppable
+        out.print(
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1],
+            markup=False,
+        )
     out.print(
         "* required. Repeat-safe actions are resent after an unknown outcome; "
         "others are reconciled."

@@ -1,0 +1,134 @@
+"""The command line as a user meets it: subprocesses, one-line errors, documented exit codes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bulkops.cli import app
+from bulkops.cli._demo import DEMO_DEVICES, DEMO_SEED, example_jobs
+from bulkops.sim import generate_fleet
+from tests.conftest import env_with_token, make_sim
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bulkops(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bulkops", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[object, str, str]]:
+    sim = make_sim(devices=50)
+    token = sim.add_token()
+    with sim.in_thread() as url:
+        yield sim, url, token
+
+
+def test_a_run_and_its_resume_through_the_cli(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    ids = sorted(sim.fleet.devices)[:10]  # type: ignore[attr-defined]
+    manifest = tmp_path / "job.csv"
+    manifest.write_text("device_id\n" + "".join(f"{i}\n" for i in ids))
+    args = ["run", str(manifest), "--action", "blankpush", "--base-url", url, "-q", "--json"]
+    done = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert '"succeeded": 10' in done.stdout
+    again = bulkops(*args[:-1], env=env_with_token(token), cwd=tmp_path)
+    assert again.returncode == 0 and "already finished" in again.stdout
+    assert sim.ledger.applied_count() == 10  # type: ignore[attr-defined]
+    status = bulkops("status", cwd=tmp_path)
+    assert status.returncode == 0 and "done" in status.stdout and "10/10" in status.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env_token", "code", "fragment"),
+    [
+        (["run", "missing.csv"], True, 2, "missing.csv: no such file"),
+        (["run", "job.csv"], False, 2, "no API token"),
+        (["run", "job.csv", "--token", "abc"], True, 2, "--token is not accepted"),
+        (["run", "job.csv", "--rate", "lots"], True, 2, "--rate 'lots'"),
+        (["run", "job.csv", "--window", "late"], True, 2, "--window"),
+        (["run", "job.csv", "--base-url", "http://example.com"], True, 2, "plain http"),
+        (["run", "bad.csv"], True, 2, "bad.csv:3:"),
+        (["run", "lock.csv"], True, 2, "Pass --yes to confirm"),
+        (["resume", "nope"], True, 2, "no single run matches 'nope'"),
+    ],
+)
+def test_user_mistakes_are_one_line_with_the_documented_code(
+    served: tuple[object, str, str],
+    tmp_path: Path,
+    args: list[str],
+    env_token: bool,
+    code: int,
+    fragment: str,
+) -> None:
+    sim, url, token = served
+    ids = sorted(sim.fleet.devices)  # type: ignore[attr-defined]
+    macs = [i for i in ids if sim.fleet.devices[i]["platform"] == "Mac"]  # type: ignore[attr-defined]
+    (tmp_path / "job.csv").write_text(f"device_id,action\n{ids[0]},blankpush\n")
+    (tmp_path / "bad.csv").write_text(f"device_id,action\n{ids[0]},blankpush\n{ids[1]},explode\n")
+    (tmp_path / "lock.csv").write_text(f"device_id,action\n{macs[0]},lock\n")
+    env = (
+        env_with_token(token)
+        if env_token
+        else {k: v for k, v in env_with_token(token).items() if k != "IRU_API_TOKEN"}
+    )
+    if "--base-url" not in args:
+        args = [*args, "--base-url", url]
+    result = bulkops(*args, env=env, cwd=tmp_path)
+    assert result.returncode == code, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+    assert [e for e in sim.ledger.entries if e.method != "GET"] == []  # type: ignore[attr-defined]
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    commands = sorted(c.name or c.callback.__name__ for c in app.registered_commands)  # type: ignore[union-attr]
+    assert len(commands) >= 9
+    missing = [c for c in commands if not re.search(rf"`bulkops {c}\b", readme)]
+    assert missing == [], f"document these commands in README.md: {missing}"
+
+
+def test_readme_first_screen_gives_the_two_commands_and_ci_runs_the_second() -> None:
+    readme = (ROOT / "README.md").read_text().splitlines()
+    block = readme[readme.index("```sh") + 1 : readme.index("```sh") + 3]
+    assert "bulkops demo" in block[0]
+    assert "pytest" in block[1]
+    assert block[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_example_jobs_match_the_simulators_default_tenant() -> None:
+    expected = example_jobs(generate_fleet(devices=DEMO_DEVICES, seed=DEMO_SEED))
+    for name, text in expected.items():
+        assert (ROOT / "jobs" / name).read_text() == text, f"regenerate jobs/{name}"
+
+
+def test_actions_table_lists_every_action_with_its_permission() -> None:
+    from bulkops.actions import ACTIONS
+
+    result = bulkops("actions")
+    assert result.returncode == 0
+    for action in ACTIONS.values():
+        assert re.search(
+            rf"^{action.name}\s.*{re.escape(action.permission)}", result.stdout, re.M
+        ), action.name
