@@ -1,4 +1,4 @@
-"""Resolution, diff-before-write, the plan, blast-radius controls; request counts from the ledger."""
+"""Resolution, diff-before-write, the plan, blast-radius controls; counts from the ledger."""
 
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def test_destructive_bulk_above_the_limit_is_refused_even_with_yes() -> None:
 
 
 def test_destructive_work_needs_yes_when_nobody_can_answer() -> None:
-    with pytest.raises(ConfigError, match="lock on 3 devices in tenant acme.api.kandji.io"):
+    with pytest.raises(ConfigError, match=r"lock on 3 devices in tenant acme\.api\.kandji\.io"):
         approve(plan_with(3), options=RunOptions(), approval=Approval(quiet=True))
 
 
