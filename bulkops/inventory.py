@@ -76,6 +76,7 @@ class Inventory:
         self._client = client
         self.requests = 0
         self.total_devices: int | None = None
+        self.permissions: set[str] = set()  # the read permissions this run has used
         self._by_serial: dict[str, list[Device]] = {}
         self._by_id: dict[str, Device] = {}
         self._swept = False
@@ -85,8 +86,11 @@ class Inventory:
         self._users: dict[str, str] | None = None  # email (lower) → id
         self._ade: dict[str, list[AdeDevice]] | None = None
 
-    async def _get(self, path: str, params: Mapping[str, str | int]) -> Any:
+    async def _get(
+        self, path: str, params: Mapping[str, str | int], *, route: str | None = None
+    ) -> Any:
         self.requests += 1
+        self.permissions.add(f"GET {route or path}")
         reply = await self._client.read(path, params=params)
         return reply
 
@@ -162,7 +166,9 @@ class Inventory:
         from bulkops.errors import NotFound
 
         try:
-            reply = await self._get(f"/api/v1/devices/{device_id}", {})
+            reply = await self._get(
+                f"/api/v1/devices/{device_id}", {}, route="/api/v1/devices/{device_id}"
+            )
         except NotFound:
             return None
         if isinstance(reply.data, dict):

@@ -22,27 +22,22 @@ from bulkops.inventory import Inventory
 from bulkops.resolve import Decision, Resolver, needs_lookup
 from bulkops.store import RunInfo, Store
 
-__all__ = ["Plan", "read_permissions", "resolve_run"]
+__all__ = ["Plan", "reconcile_permissions", "resolve_run"]
 
 _BATCH = 500
 _NAMED = (ParamKind.BLUEPRINT_NAME, ParamKind.USER_REF)
 PLAN_COLUMNS = ("line", "device_id", "serial_number", "action", "decision", "reason", "changes")
 
 
-def read_permissions(*, serials: bool, names: bool, emails: bool, reconcile: bool) -> list[str]:
-    """The read permissions resolution and reconciliation use."""
-    perms = []
-    if serials:
-        perms += ["GET /api/v1/devices", "GET /api/v1/integrations/apple/ade/devices"]
-    if names:
-        perms.append("GET /api/v1/blueprints")
-    if emails:
-        perms.append("GET /api/v1/users")
-    if reconcile:
-        perms += [
-            "GET /api/v1/devices/{device_id}/commands",
-            "GET /api/v1/devices/{device_id}/secrets/unlockpin",
-        ]
+def reconcile_permissions(actions: set[str]) -> set[str]:
+    """Reads a resume may need to settle unknown outcomes of these actions."""
+    perms: set[str] = set()
+    for name in actions:
+        action = ACTIONS[name]
+        if not action.safe_to_repeat and action.mdm_command:
+            perms.add("GET /api/v1/devices/{device_id}/commands")
+        if action.secret_path:
+            perms.add(f"GET {action.secret_path}")
     return perms
 
 
@@ -140,6 +135,7 @@ async def resolve_run(
     if plan_csv is not None:
         await store.call(write_plan_csv, store, run_id, plan_csv)
     plan.reads = inventory.requests
+    plan.permissions |= inventory.permissions | reconcile_permissions(set(plan.sends))
     plan.plan_csv = plan_csv
     plan.window_left = client.budget.window_left()
     plan.eta_s = client.budget.eta_s(plan.writes + plan.verify)

@@ -194,7 +194,7 @@ async def test_plan_reads_but_never_writes_and_previews_every_field(
     assert len(preview) == plan.run.total
     assert {r["decision"] for r in preview.values()} <= {"send", "skip"}
     assert all(r["changes"].startswith("asset_tag: ") for r in preview.values())
-    assert plan.permissions == {"PATCH /api/v1/devices/{device_id}"}
+    assert plan.permissions == {"GET /api/v1/devices", "PATCH /api/v1/devices/{device_id}"}
 
 
 async def test_verify_reads_each_update_back(big: Tenant, tmp_path: Path) -> None:
@@ -372,3 +372,29 @@ async def test_select_writes_a_manifest_of_exactly_the_matching_devices(
 def rows_by_order(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+async def test_permissions_name_the_reads_and_the_reconciliation_a_run_may_need(
+    big: Tenant, tmp_path: Path
+) -> None:
+    mac = unique_macs(big)[0]
+    text = (
+        "serial_number,action,blueprint\n"
+        f"{mac['serial_number']},update,Default\n"
+        f"{unique_macs(big)[1]['serial_number']},lock,\n"
+    )
+    result = await go(big, tmp_path, write(tmp_path / "p.csv", text), dry_run=True)
+    assert result.plan.permissions == {
+        "GET /api/v1/devices",
+        "GET /api/v1/blueprints",
+        "PATCH /api/v1/devices/{device_id}",
+        "POST /api/v1/devices/{device_id}/action/lock",
+        "GET /api/v1/devices/{device_id}/commands",
+        "GET /api/v1/devices/{device_id}/secrets/unlockpin",
+    }
+    # and a token holding exactly these can run it: the simulator enforces them
+    routes = {tuple(p.split(" ", 1)) for p in result.plan.permissions}
+    scoped = big.sim.add_token(allowed_routes=routes)
+    narrow = replace(big, token=scoped)
+    done = await go(narrow, tmp_path / "run", write(tmp_path / "p2.csv", text))
+    assert done.exit_code == 0, done.stopped
