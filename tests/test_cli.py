@@ -132,3 +132,13 @@ def test_actions_table_lists_every_action_with_its_permission() -> None:
         assert re.search(
             rf"^{action.name}\s.*{re.escape(action.permission)}", result.stdout, re.M
         ), action.name
+
+
+def test_the_facade_exports_every_public_name_lazily() -> None:
+    code = (
+        "import sys, bulkops; assert 'aiohttp' not in sys.modules; "
+        "assert sorted(bulkops.__all__) == bulkops.__all__; "
+        "[getattr(bulkops, n) for n in bulkops.__all__]; print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr
