@@ -27,6 +27,7 @@ __all__ = [
     "JobResult",
     "default_state_dir",
     "drive",
+    "finished_reports",
     "start_run",
 ]
 
@@ -96,6 +97,20 @@ def start_run(
         options={"default_action": default_action} if default_action else {},
     )
     return run, False
+
+
+def finished_reports(store: Store, run: RunInfo, config: JobConfig) -> ReportPaths:
+    """Write a finished run's reports again from the database.
+
+    A run is marked done just before its reports are written: a stop in between (kill -9, a full
+    disk) leaves them missing or cut short while the database still holds every outcome, and the
+    PINs until ``secrets.csv`` has them.  Running the same command again must repair that.
+    """
+    folder = config.out_dir or Path("reports") / run.run_id
+    reports, _ = write_reports(store, run, folder)
+    if reports.secrets_csv is not None:
+        store.forget_secrets(run.run_id)
+    return reports
 
 
 async def drive(

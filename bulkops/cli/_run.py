@@ -302,9 +302,12 @@ def run_command(
             store, manifest, tenant=config.tenant, default_action=default_action, new_run=new_run
         )
         if resumed and run.status == "done" and not dry_run:
+            from bulkops.job import finished_reports
+
+            reports = finished_reports(store, run, config)  # a stop may have cut them short
             out.print(
                 f"run {run.run_id} of this manifest already finished; reports are in "
-                f"reports/{run.run_id}/ (pass --new-run to run it again)"
+                f"{reports.folder}/ (pass --new-run to run it again)"
             )
             return 0
         quiet = approval.quiet or as_json
