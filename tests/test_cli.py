@@ -140,5 +140,7 @@ def test_the_facade_exports_every_public_name_lazily() -> None:
         "assert sorted(bulkops.__all__) == bulkops.__all__; "
         "[getattr(bulkops, n) for n in bulkops.__all__]; print('ok')"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip() == "ok", result.stderr

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bulkops._sqlite import enable_wal
 from bulkops.budget._limits import Limits, next_window_start, window_index
 from bulkops.errors import CheckpointError
 
@@ -84,7 +85,7 @@ class SendHistory:
             con = sqlite3.connect(self.path, isolation_level=None)
             con.execute("PRAGMA busy_timeout = 5000")
             con.execute("PRAGMA page_size = 1024")  # takes effect on a new file only
-            con.execute("PRAGMA journal_mode = WAL")
+            enable_wal(con)
             con.execute("PRAGMA synchronous = NORMAL")
         (version,) = con.execute("PRAGMA user_version").fetchone()
         if version not in (0, _VERSION):

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bulkops._sqlite import enable_wal
 from bulkops.errors import CheckpointError
 
 __all__ = ["SCHEMA_VERSION", "connect", "sqlite_errors"]
@@ -100,7 +101,7 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA cache_size = -32000")  # 32 MiB: ingest and sorts stay in memory
             conn.execute("PRAGMA temp_store = MEMORY")
             if not readonly:
-                conn.execute("PRAGMA journal_mode = WAL")
+                enable_wal(conn)
                 conn.execute("PRAGMA synchronous = FULL")
                 if sys.platform == "darwin":
                     conn.execute("PRAGMA fullfsync = ON")

@@ -1,0 +1,153 @@
+"""The checkpoint store on its own: intents durable before they return, modes, concurrent opens."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bulkops.errors import ManifestError
+from bulkops.manifest import open_manifest
+from bulkops.store import Store
+
+IDS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1, 41)]
+
+
+def make_run(store: Store, tmp: Path, text: str) -> str:
+    path = tmp / "m.csv"
+    path.write_text(text)
+    m = open_manifest(path)
+    run = store.create_run(
+        m,
+        manifest_path=str(path),
+        manifest_sha256=m.sha256(),
+        manifest_format=m.format,
+        tenant="t",
+        options={},
+    )
+    return run.run_id
+
+
+def states(db: Path) -> dict[int, str]:
+    """What another connection (another process after a crash) sees on disk."""
+    con = sqlite3.connect(db)
+    try:
+        return dict(con.execute("SELECT line, state FROM items").fetchall())
+    finally:
+        con.close()
+
+
+async def test_an_intent_is_on_disk_before_mark_sending_returns(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db", linger_s=10.0)  # completions would wait 10 s
+    run_id = make_run(
+        store, tmp_path, "device_id,action\n" + "".join(f"{i},blankpush\n" for i in IDS)
+    )
+    await store.start()
+    try:
+        await store.mark_sending(run_id, 2, device_id=IDS[0])
+        assert states(tmp_path / "s.db")[2] == "sending"  # committed, not merely queued
+        store.complete(run_id, 2, state="succeeded", http_status=200)
+        assert states(tmp_path / "s.db")[2] == "sending"  # a completion may wait for the batch
+        await store.mark_sending(run_id, 3, device_id=IDS[1])  # ... and rides the next intent
+        assert states(tmp_path / "s.db")[2] == "succeeded"
+    finally:
+        await store.stop()
+        store.close()
+
+
+async def test_concurrent_intents_share_commits(tmp_path: Path) -> None:
+    import asyncio
+
+    store = Store(tmp_path / "s.db")
+    run_id = make_run(
+        store, tmp_path, "device_id,action\n" + "".join(f"{i},blankpush\n" for i in IDS)
+    )
+    await store.start()
+    try:
+        await asyncio.gather(
+            *(store.mark_sending(run_id, line, device_id=None) for line in range(2, 42))
+        )
+        assert set(states(tmp_path / "s.db").values()) == {"sending"}
+        assert store.commits < 40  # grouped: fewer fsyncs than intents
+    finally:
+        await store.stop()
+        store.close()
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    make_run(store, tmp_path, f"device_id,action\n{IDS[0]},blankpush\n")
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(str(tmp_path / "s.db") + suffix)
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+@pytest.mark.parametrize(
+    ("rows", "line", "fragment"),
+    [
+        (
+            [f"{IDS[0]},blankpush", f"{IDS[1]},blankpush", f"{IDS[0]},blankpush"],
+            4,
+            "duplicate of line 2",
+        ),
+        ([f"{IDS[0]},lock,a", f"{IDS[0]},lock,b"], 3, "conflicts with line 2: lock for device"),
+        ([f"{IDS[0]},blankpush,", f"{IDS[0]},delete,"], 3, "delete must be the only action"),
+        ([f"{IDS[0]},enablelostmode,hi", f"{IDS[0]},disablelostmode,"], 3, "undo each other"),
+    ],
+)
+def test_cross_row_checks_name_both_lines_and_keep_nothing(
+    tmp_path: Path, rows: list[str], line: int, fragment: str
+) -> None:
+    store = Store(tmp_path / "s.db")
+    try:
+        header = (
+            "device_id,action,message\n" if len(rows[0].split(",")) == 3 else "device_id,action\n"
+        )
+        with pytest.raises(ManifestError) as info:
+            make_run(store, tmp_path, header + "\n".join(rows) + "\n")
+        assert info.value.line == line
+        assert fragment in str(info.value)
+        assert store.runs() == []
+        assert (
+            sqlite3.connect(tmp_path / "s.db").execute("SELECT count(*) FROM items").fetchone()[0]
+            == 0
+        )
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["store", "budget"])
+def test_many_processes_opening_a_new_database_at_once(tmp_path: Path, kind: str) -> None:
+    """A fresh file opened by several processes in the same instant: none may fail."""
+    opener = {
+        "store": "from bulkops.store import Store; Store(sys.argv[1]).close()",
+        "budget": "from bulkops.budget import SendHistory; SendHistory(sys.argv[1], tenant='t').close()",
+    }[kind]
+    for attempt in range(4):
+        db = tmp_path / f"{kind}-{attempt}.db"
+        start = time.time() + 0.6
+        code = textwrap.dedent(
+            f"""
+            import sys, time
+            while time.time() < {start}: pass
+            {opener}
+            """
+        )
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(db)], stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(6)
+        ]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+    assert os.listdir(tmp_path)
