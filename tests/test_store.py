@@ -129,7 +129,7 @@ def test_many_processes_opening_a_new_database_at_once(tmp_path: Path, kind: str
     """A fresh file opened by several processes in the same instant: none may fail."""
     opener = {
         "store": "from bulkops.store import Store; Store(sys.argv[1]).close()",
-        "budget": "from bulkops.budget import SendHistory; SendHistory(sys.argv[1], tenant='t').close()",
+        "budget": "from bulkops.budget import SendHistory as H; H(sys.argv[1], tenant='t').close()",
     }[kind]
     for attempt in range(4):
         db = tmp_path / f"{kind}-{attempt}.db"
