@@ -120,7 +120,8 @@ async def main() -> None:
     sweep = math.ceil(a.devices / 300)
     total, naive_total = ours["reads"] + ours["writes"], naive["reads"] + naive["writes"]
     print(
-        f"| {ours['rows']} serial rows, T = {a.devices} devices, {a.in_target:.0%} already in target | reads | writes | total |"
+        f"| {ours['rows']} serial rows, T = {a.devices} devices, "
+        f"{a.in_target:.0%} already in target | reads | writes | total |"
     )
     print("|---|---|---|---|")
     print(
@@ -128,10 +129,12 @@ async def main() -> None:
     )
     print(f"| bulkops: sweep + diff-before-write | {ours['reads']} | {ours['writes']} | {total} |")
     print(
-        f"| bound N_writes + ⌈T/300⌉ | {sweep} | {ours['needed_writes']} | {ours['needed_writes'] + sweep} |"
+        f"| bound N_writes + ⌈T/300⌉ | {sweep} | {ours['needed_writes']} "
+        f"| {ours['needed_writes'] + sweep} |"
     )
     print(
-        f"\nbulkops spends {total / naive_total:.2f}× the naive requests ({naive_total / total:.1f}× fewer)"
+        f"\nbulkops spends {total / naive_total:.2f}× the naive requests "
+        f"({naive_total / total:.1f}× fewer)"
     )
 
 

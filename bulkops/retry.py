@@ -129,7 +129,7 @@ class RetryPolicy:
         attempt: int,
         quota: RetryQuota | None = None,
     ) -> Decision:
-        """The decision after attempt ``attempt`` (from 1) ended in ``error_kind``; spends ``quota``."""
+        """The decision after attempt ``attempt`` (from 1) ended in ``error_kind``."""
         # An empty quota turns what would be a retry into "failed".
         if error_kind not in ERROR_KINDS:
             raise ValueError(

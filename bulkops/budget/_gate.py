@@ -58,7 +58,7 @@ class Gate:
         granted_epoch: int,
         probe: bool,
     ) -> None:
-        """A permit got 429: pause until Retry-After, else the window end; a failed probe backs off."""
+        """A 429: pause until Retry-After, else the window's end; a failed probe backs off."""
         if probe:
             # Refused without Retry-After, a probe says the server's window is not where ours is
             # (it slides, or the clocks differ): only the exponential backoff applies.
