@@ -21,7 +21,6 @@ import orjson
 
 from bulkops._version import __version__
 from bulkops.budget import Budget
-from bulkops.retry import backoff_s
 from bulkops.errors import (
     AuthError,
     BadResponse,
@@ -33,6 +32,7 @@ from bulkops.errors import (
     StatusError,
     TransportError,
 )
+from bulkops.retry import backoff_s
 
 __all__ = ["USER_AGENT", "Connection", "KandjiClient", "Reply", "check_base_url"]
 
@@ -259,6 +259,10 @@ class KandjiClient:
                 status, detail, method, path, _retry_after_s(hdrs.get("Retry-After"))
             )
         if not raw:
+            if method == "GET":  # every read answers JSON; nothing is not an empty list
+                raise BadResponse(
+                    "empty body where JSON was due", status=status, method=method, path=path
+                )
             return Reply(status, None, hdrs)
         if "json" not in ctype:
             raise BadResponse(

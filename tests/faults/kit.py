@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 import shutil
 import sys
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,10 @@ _ITEM_PATH = re.compile(r"^/api/v1/devices/([0-9a-f-]{36})(?:/action/([a-z]+))?/
 _RECORD_ACTIONS = {"PATCH": "update", "DELETE": "delete"}
 
 Key = tuple[str, str]
+
+# Subprocesses keep their bytecode here, as an installed package would next to its sources:
+# this environment sets PYTHONDONTWRITEBYTECODE, which makes every start recompile bulkops.
+PYCACHE = Path(tempfile.gettempdir()) / "bulkops-tests-pycache"
 
 # The console script of the installed package (the venv's, even when it is not on PATH).
 BULKOPS = str(
@@ -92,6 +98,17 @@ def unsafe_second_sends(items: dict[Key, list[LedgerEntry]]) -> int:
     return sum(
         max(len(sends(reqs)) - 1, 0) for (_, action), reqs in items.items() if action in UNSAFE
     )
+
+
+def cli_env(token: str, *, state_dir: Path | None = None) -> dict[str, str]:
+    """The environment of a ``bulkops`` subprocess: the token there (never in argv)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    env["IRU_API_TOKEN"] = token
+    if state_dir is not None:
+        env["BULKOPS_STATE_DIR"] = str(state_dir)
+    return env
 
 
 def devices(sim: Simulator, *platforms: str) -> list[dict[str, Any]]:
