@@ -225,10 +225,26 @@ def _child(cmd: dict[str, Any], reply_fd: int) -> None:
         os._exit(code)
 
 
+def _warm_up() -> None:
+    """Parse a command once here, so the children inherit what typer and friends import lazily."""
+    saved = os.dup(2)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    try:
+        import rich.progress  # noqa: F401
+        import uvloop  # noqa: F401
+
+        os.environ.pop("IRU_API_TOKEN", None)
+        run_cli(["run", "/nonexistent/job.csv", "--base-url", "http://127.0.0.1:9"], Spec())
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def serve() -> None:
     """Fork one child per JSON command on stdin; report its pid, then its exit code."""
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stray prints must not break the protocol
+    _warm_up()
     for raw in sys.stdin:
         if not raw.strip():
             continue
