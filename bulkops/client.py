@@ -166,6 +166,10 @@ class KandjiClient:
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
             raise_for_status=False,
         )
+        # aiohttp silently sends a GET or DELETE once more when a reused connection drops: a
+        # request the budget never granted, and a DELETE whose first send landed comes back 404
+        # as if the device never existed. Whether to send again is the engine's call alone.
+        self._session._retry_connection = False
         return self
 
     async def __aexit__(self, *exc: object) -> None:

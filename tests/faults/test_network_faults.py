@@ -8,30 +8,47 @@ one of those is a blind resend, and there must be none.
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
 
 from bulkops.job import drive, start_run
 from bulkops.retry import RetryPolicy
-from bulkops.sim import Faults
+from bulkops.sim import Faults, LedgerEntry
 from bulkops.store import Store
 from tests.conftest import Tenant, make_sim
 
 from .kit import (
     OUTCOMES,
+    UNSAFE,
+    blind_resends,
     by_item,
     drive_to_end,
     fast_config,
+    figures,
+    mixed_rows,
     one_action,
     read_results,
+    read_secrets,
     sends,
+    unsafe_second_sends,
     write_csv,
 )
 
 TIMEOUT_S = 0.5  # the client's; slow answers come after SLOW_S
 SLOW_S = 1.0
 CONCURRENCY = 8
+PER_KIND = 25  # 11 kinds of row: 275 items
+FAULTS = Faults(
+    error_5xx_rate=0.10,
+    reset_before_rate=0.02,
+    reset_after_rate=0.03,
+    slow_rate=0.03,
+    slow_s=SLOW_S,
+    seed=11,
+)
 POLICY = RetryPolicy()  # the engine's defaults: 3 attempts, full jitter from 0.5 s
 
 
@@ -117,3 +134,151 @@ async def test_delete_sent_again_after_a_stop_takes_404_as_already_deleted(
     assert "already deleted" in rows[gone]["error"]
     assert rows[kept]["outcome"] == "succeeded"
     assert result.exit_code == 0
+
+
+async def test_fault_run_every_item_has_an_outcome_and_no_unsafe_resend(tmp_path: Path) -> None:
+    sim = make_sim(devices=300, faults=FAULTS)
+    token = sim.add_token()
+    engine_starts: list[int] = []  # ledger length when each pass's engine started
+    async with sim.running() as url:
+        rows = mixed_rows(sim, per_kind=PER_KIND)
+        manifest = write_csv(tmp_path / "job.csv", rows)
+        config = fast_config(
+            Tenant(sim, url, token), tmp_path, concurrency=CONCURRENCY, timeout_s=TIMEOUT_S
+        )
+        runs = await drive_to_end(
+            config, manifest, on_engine=lambda _: engine_starts.append(len(sim.ledger))
+        )
+
+    result = runs.last
+    results = read_results(result)
+    entries = list(sim.ledger.entries)
+    items = by_item(entries)
+    faults = Counter(e.fault.split(":")[0] for e in entries if e.fault)
+    outcomes = Counter(r["outcome"] for r in results)
+
+    # The faults really happened (the injector is seeded: its sequence of draws is fixed).
+    assert faults["5xx"] >= 15 and faults["reset_before"] >= 2, faults
+    assert faults["reset_after"] >= 3 and faults["slow"] >= 2, faults
+
+    # Every item ends with an outcome; all but plain successes say why.
+    assert len(results) == len(rows)
+    assert {r["outcome"] for r in results} <= OUTCOMES, outcomes
+    assert result.stopped is None and result.exit_code == 1
+    for r in results:
+        if r["outcome"] != "succeeded":
+            assert r["error"].strip(), r
+        assert "retrying" not in r["error"], r  # never reported as given up mid-retry
+    # Unknown is only for actions that must not run twice, and says it was not resent.
+    unknown = [r for r in results if r["outcome"] == "unknown"]
+    assert unknown
+    for r in unknown:
+        assert r["action"] in UNSAFE and "not resent" in r["error"], r
+    for r in results:  # a safe action fails only after its attempts, or on a 4xx answer
+        if r["action"] not in UNSAFE and r["outcome"] == "failed":
+            assert "attempts" in r["error"] or "quota" in r["error"] or "HTTP 4" in r["error"], r
+
+    # No blind resend, from the ledger rather than from what the engine believes.
+    assert blind_resends(items) == 0
+    assert unsafe_second_sends(items) == 0
+
+    # At most 3 attempts per item in each pass (a resume after a pause starts afresh).
+    def pass_of(e: LedgerEntry) -> int:
+        return sum(1 for start in engine_starts if e.seq > start)
+
+    per_pass = Counter((k, pass_of(e)) for k, reqs in items.items() for e in sends(reqs))
+    assert max(per_pass.values()) <= POLICY.max_attempts, per_pass.most_common(3)
+    attempts = {k: len(sends(v)) for k, v in items.items()}
+    retries = sum(n - 1 for n in attempts.values())
+    assert retries > 0
+
+    # The retry quota (500 tokens; a retry costs 5, 10 after a timeout; a success gives 1
+    # back) never went below zero: what the retries cost is covered by capacity + refunds.
+    cost = sum(10 if e.fault == "slow" else 5 for reqs in items.values() for e in sends(reqs)[:-1])
+    refunds = sum(1 for e in entries if e.applied and e.fault is None)
+    assert cost <= 500 + refunds, (cost, refunds)
+
+    # Full jitter: after an immediate failure the retry comes within [0, ceiling], spread over
+    # that range (a fixed delay would put every ratio at one point).
+    ratios = []
+    for reqs in items.values():
+        s = sends(reqs)
+        for attempt, (a, b) in enumerate(itertools.pairwise(s), start=1):
+            if a.outcome in ("fault_5xx", "reset_before", "reset_after") and (
+                pass_of(a) == pass_of(b)
+            ):
+                ceiling = min(POLICY.base_s * 2 ** (attempt - 1), POLICY.cap_s)
+                ratios.append((b.t_real - a.t_real) / ceiling)
+    assert len(ratios) >= 15, len(ratios)
+    assert max(ratios) <= 1.0 + 0.25 / POLICY.base_s, max(ratios)  # + 0.25 s of scheduling
+    below_half = sum(1 for r in ratios if r < 0.5)
+    assert 0.1 * len(ratios) <= below_half <= 0.9 * len(ratios), sorted(ratios)
+
+    # Report and ledger agree: an unsafe item reported succeeded ran exactly once, one
+    # reported failed never ran.
+    reported = {(r["device_id"], r["action"]): r for r in results}
+    for key, reqs in items.items():
+        applied = sum(1 for e in reqs if e.applied)
+        if key[1] in UNSAFE and reported[key]["outcome"] == "succeeded":
+            assert applied == 1, (reported[key], reqs)
+        if key[1] in UNSAFE and reported[key]["outcome"] == "failed":
+            assert applied == 0, (reported[key], reqs)
+
+    # Every lock PIN the simulator issued is in secrets.csv, or its item is reported unknown.
+    kept = {s["secret"] for s in read_secrets(result)}
+    unknown_devices = {r["device_id"] for r in unknown}
+    lost = [
+        e for e in entries if e.pin and e.pin not in kept and e.device_id not in unknown_devices
+    ]
+    assert lost == [], lost
+
+    figures(
+        "network faults",
+        items=len(rows),
+        requests=len(entries),
+        faults=dict(sorted(faults.items())),
+        outcomes=dict(sorted(outcomes.items())),
+        retries=retries,
+        retried_items=sum(1 for n in attempts.values() if n > 1),
+        max_attempts_per_pass=max(per_pass.values()),
+        quota_cost=cost,
+        unknown=len(unknown),
+        unknown_by_action=dict(sorted(Counter(r["action"] for r in unknown).items())),
+        blind_resends_unsafe=blind_resends(items),
+        second_sends_unsafe=unsafe_second_sends(items),
+        breaker_pauses=len(runs.stops),
+        jitter_samples=len(ratios),
+        jitter_below_half=f"{below_half / len(ratios):.2f}",
+    )
+
+
+async def test_every_request_the_server_saw_was_granted_and_seen_by_the_engine(
+    tmp_path: Path,
+) -> None:
+    """Half the DELETEs reset after the server deleted; connections are kept alive and reused.
+
+    No request may leave behind the engine's back: the server's count equals the budget's
+    grants and the attempts the report shows, and a 404 on the engine's own retry reads as
+    "already deleted" (our first request deleted it), never as "device not found".
+    """
+    route = ("DELETE", "/api/v1/devices/{device_id}")
+    sim = make_sim(
+        devices=40, faults=Faults(reset_after_rate=0.5, routes=frozenset({route}), seed=2)
+    )
+    token = sim.add_token()
+    async with sim.running() as url:
+        ids = sorted(sim.fleet.devices)[:30]
+        manifest = write_csv(tmp_path / "job.csv", one_action(ids, "delete"))
+        config = fast_config(Tenant(sim, url, token), tmp_path, concurrency=2)
+        runs = await drive_to_end(config, manifest, max_passes=1)
+    results = read_results(runs.last)
+    deletes = [e for e in sim.ledger.entries if e.method == "DELETE"]
+    resets = sum(1 for e in deletes if e.outcome == "reset_after")
+    assert resets >= 5
+    assert runs.last.summary is not None
+    assert runs.last.summary.requests == len(sim.ledger)  # the budget granted every one
+    assert sum(int(r["attempts"]) for r in results) == len(deletes)
+    for r in results:  # a 404 on our own retry is "already deleted", never "not found"
+        assert r["outcome"] == "succeeded" or "on all 3 attempts" in r["error"], r
+        assert "not found" not in r["error"], r
+    assert sum(1 for r in results if "already deleted" in r["error"]) >= 1
