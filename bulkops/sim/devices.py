@@ -99,8 +99,11 @@ def _order(records: list[Record], ordering: str) -> list[Record]:
 
 
 def _tag_filters(ctx: Ctx) -> list[Callable[[Record], bool]]:
-    by_id = {t["id"]: t["name"] for t in ctx.world.fleet.tags.values()}
     preds: list[Callable[[Record], bool]] = []
+    q = ctx.query
+    if "tag_id" not in q and "tag_id_in" not in q and "filevault_enabled" not in q:
+        return preds  # the common case: no work on the listing hot path
+    by_id = {t["id"]: t["name"] for t in ctx.world.fleet.tags.values()}
     if "tag_id" in ctx.query:
         name = by_id.get(ctx.query["tag_id"])
         preds.append(lambda d: name is not None and name in d.get("tags", ()))

@@ -233,3 +233,17 @@ async def test_delete_answers_204_then_the_device_is_gone(api: Api) -> None:
     assert device_id not in listed and len(listed) == 59
     post = await api.post(f"{DEVICES}/{device_id}/action/blankpush")
     assert post.status == 404 and post.json() == {"detail": "Not found."}
+
+
+async def test_tag_id_and_filevault_filters(api: Api) -> None:
+    fleet = api.sim.fleet
+    tag = next(
+        t
+        for t in fleet.tags.values()
+        if any(t["name"] in d["tags"] for d in fleet.devices.values())
+    )
+    got = (await api.get(DEVICES, params={"tag_id": tag["id"]})).json()
+    assert got and all(tag["name"] in d["tags"] for d in got)
+    vaulted = (await api.get(DEVICES, params={"filevault_enabled": "true"})).json()
+    assert vaulted and all(fleet.traits[d["device_id"]]["filevault_enabled"] for d in vaulted)
+    assert all(d["platform"] == "Mac" for d in vaulted)
