@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -219,10 +220,11 @@ class _Renderer:
         if not self._enabled:
             return
         c = p.counts
+        per_min = p.requests * 60 / max(time.time() - p.started_at, 1e-3)
         detail = (
             f"ok {c['succeeded']} · failed {c['failed']} · skipped {c['skipped']} · "
-            f"unknown {c['unknown']} · requests {p.requests} · 429s {p.rate_limited} · "
-            f"window left {p.window_left} · ETA {human_s(p.eta_s)} {p.note}"
+            f"unknown {c['unknown']} · requests {p.requests} ({per_min:.0f}/min) · "
+            f"429s {p.rate_limited} · window left {p.window_left} · ETA {human_s(p.eta_s)} {p.note}"
         )
         self._bar.update(self._task, total=p.total, completed=p.done, detail=detail)
 
