@@ -145,7 +145,7 @@ class Budget:
                 return self._granted(sent)
 
     def _granted(self, sent: Sent) -> Permit:
-        probe = self._gate.state is GateState.CLOSED  # closed and due: this one probes
+        probe = self._gate.probe_due(sent.t)  # closed, and the pause is over: this one probes
         if probe:
             self._gate.start_probe()
             self._probe_done.clear()
