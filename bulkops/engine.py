@@ -324,9 +324,7 @@ class Engine:
                     request.method,
                     request.path,
                     json=request.body,
-                    before_send=partial(
-                        store.mark_sending, run_id, item.line, device_id=item.device_id
-                    ),
+                    before_send=partial(self._intent, item),
                     after_refusal=partial(self._refused, item),
                 )
             except AuthError as exc:
@@ -441,6 +439,13 @@ class Engine:
         state = "unknown" if decision.outcome == "unknown" else "failed"
         self._complete(item, state, getattr(exc, "status", None), f"{exc} ({decision.reason})")
         return False
+
+    async def _intent(self, item: WorkItem) -> None:
+        """Commit the intent to send; once the run is aborted (token refused, breaker), the
+        workers still waiting for the budget send nothing: their items stay pending."""
+        if self._abort is not None:
+            raise self._abort
+        await self._store.mark_sending(self._run.run_id, item.line, device_id=item.device_id)
 
     async def _refused(self, item: WorkItem) -> None:
         self._store.release(self._run.run_id, item.line)

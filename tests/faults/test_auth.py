@@ -1,0 +1,178 @@
+"""Tokens: revoked mid-run (stop at once, exit 3, resume with a new token) and one route denied.
+
+A 401 means the token is dead: the whole run stops, what was refused goes back to pending, and
+the same command with a good token finishes the job with nothing lost and nothing doubled.
+A 403 means the token lacks one route's permission: that action's rows fail with the exact
+permission to enable, the other actions carry on, and the denied route is hardly hit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bulkops.sim import Faults
+from tests.conftest import Tenant, make_sim
+
+from .kit import (
+    BULKOPS,
+    by_item,
+    cli_env,
+    devices,
+    drive_to_end,
+    fast_config,
+    figures,
+    read_results,
+    sends,
+    unsafe_second_sends,
+    write_csv,
+)
+
+LOCK_ROUTE = "/api/v1/devices/{device_id}/action/lock"
+CONCURRENCY = 8
+
+
+async def bulkops_run(
+    manifest: Path, url: str, token: str, cwd: Path
+) -> asyncio.subprocess.Process:
+    """``bulkops run MANIFEST`` against the simulator, the token in the environment."""
+    return await asyncio.create_subprocess_exec(
+        BULKOPS,
+        "run",
+        str(manifest),
+        "--base-url",
+        url,
+        "--yes",
+        "--rate",
+        "3000/m",  # 50 a second: slow enough to revoke the token mid-run
+        "--per-second",
+        "50",
+        "--concurrency",
+        str(CONCURRENCY),
+        cwd=cwd,
+        env=cli_env(token),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.mark.usefixtures("warm_cli")
+async def test_revoked_token_stops_the_run_at_once_and_a_new_token_resumes_it(
+    tmp_path: Path,
+) -> None:
+    sim = make_sim(devices=200, faults=Faults(latency_s=0.005))
+    first = sim.add_token(label="first")
+    ids = sorted(sim.fleet.devices)[:120]
+    rows = [  # restart must not run twice; blankpush may
+        {"device_id": d, "action": "restart" if i % 3 == 0 else "blankpush"}
+        for i, d in enumerate(ids)
+    ]
+    manifest = write_csv(tmp_path / "job.csv", rows)
+    async with sim.running() as url:
+        proc = await bulkops_run(manifest, url, first, tmp_path)
+        deadline = time.monotonic() + 30
+        while len(sim.ledger) < 30 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        sim.revoke_token(first)
+        revoked_at = len(sim.ledger)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        stopped = len(sim.ledger)
+
+        second = sim.add_token(label="second")
+        again = await bulkops_run(manifest, url, second, tmp_path)
+        out2, err2 = await asyncio.wait_for(again.communicate(), timeout=60)
+
+    # The first run stops at once: exit 3, one line that says what to do, no traceback.
+    assert proc.returncode == 3, (out + err).decode()
+    lines = err.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert "token was refused" in lines[0] and "Invalid token." in lines[0], lines
+    assert "run the same command again to resume" in lines[0], lines
+    assert "Traceback" not in (out + err).decode()
+    # Only requests already in flight met the revoked token. Sends are 20 ms apart and a 401
+    # answers at once, so that is one, maybe two: workers still waiting for the budget's
+    # permission when the first 401 came must not send at all.
+    refused = [e for e in sim.ledger.entries if e.outcome == "unauthorized"]
+    assert 1 <= len(refused) <= 2, [round(e.t_real - refused[0].t_real, 3) for e in refused]
+    assert stopped - revoked_at <= 2
+    assert all(e.token == "first" for e in refused)
+
+    # The same command with a new token finishes: nothing lost, nothing doubled.
+    assert again.returncode == 0, (out2 + err2).decode()
+    assert "Traceback" not in (out2 + err2).decode()
+    items = by_item(sim.ledger.entries)
+    applied = Counter(k for k, reqs in items.items() for e in reqs if e.applied)
+    assert applied == {(r["device_id"], r["action"]): 1 for r in rows}
+    assert unsafe_second_sends(items) == 0
+    # Every refused request was sent again, with the new token.
+    for e in refused:
+        key = (e.path.split("/")[4], e.path.rsplit("/", 1)[1])
+        assert [x.token for x in sends(items[key])] == ["second"], key
+    figures(
+        "token revoked mid-run",
+        items=len(rows),
+        before_revocation=revoked_at,
+        refused_401=len(refused),
+        after_revocation=stopped - revoked_at,
+        exit_first=proc.returncode,
+        exit_resume=again.returncode,
+        applied_once=sum(1 for n in applied.values() if n == 1),
+        applied_twice=sum(1 for n in applied.values() if n > 1),
+        stderr=lines[0],
+    )
+
+
+async def test_denied_route_fails_its_rows_with_the_permission_and_spares_the_rest(
+    tmp_path: Path,
+) -> None:
+    sim = make_sim(devices=200)
+    allowed = {(m, r) for m, r in sim.routes() if (m, r) != ("POST", LOCK_ROUTE)}
+    token = sim.add_token(allowed_routes=allowed)
+    macs = devices(sim, "Mac")
+    rows: list[dict[str, str]] = []
+    for i in range(24):  # interleaved, so lock rows keep arriving after the first 403
+        rows.append({"device_id": macs[4 * i]["device_id"], "action": "lock"})
+        rows.append({"device_id": macs[4 * i + 1]["device_id"], "action": "blankpush"})
+        rows.append({"device_id": macs[4 * i + 2]["device_id"], "action": "restart"})
+        rows.append(
+            {
+                "serial_number": macs[4 * i + 3]["serial_number"],
+                "action": "update",
+                "asset_tag": "X",
+            }
+        )
+    manifest = write_csv(tmp_path / "job.csv", rows)
+    async with sim.running() as url:
+        config = fast_config(Tenant(sim, url, token), tmp_path, concurrency=CONCURRENCY)
+        runs = await drive_to_end(config, manifest, max_passes=1)
+
+    results = read_results(runs.last)
+    assert runs.last.exit_code == 1 and runs.last.stopped is None
+    by_action = Counter((r["action"], r["outcome"]) for r in results)
+    assert by_action == {
+        ("lock", "failed"): 24,
+        ("blankpush", "succeeded"): 24,
+        ("restart", "succeeded"): 24,
+        ("update", "succeeded"): 24,
+    }
+    for r in results:
+        if r["action"] == "lock":
+            assert f"POST {LOCK_ROUTE}" in r["error"], r
+            assert r["http_status"] == "403", r
+    forbidden = [e for e in sim.ledger.entries if e.outcome == "forbidden"]
+    assert {e.route for e in forbidden} == {LOCK_ROUTE}
+    assert 1 <= len(forbidden) <= CONCURRENCY, len(forbidden)
+    assert sim.ledger.applied_count(action="lock") == 0
+    figures(
+        "403 on one route",
+        items=len(rows),
+        lock_rows=24,
+        lock_requests_sent=len(forbidden),
+        concurrency=CONCURRENCY,
+        outcomes=dict(sorted(Counter(r["outcome"] for r in results).items())),
+        error=next(r["error"] for r in results if r["action"] == "lock"),
+    )
