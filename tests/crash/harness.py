@@ -172,7 +172,7 @@ class Job:
 
     @property
     def db(self) -> Path:
-        return self.folder / "run.db"
+        return self.folder / "db" / "run.db"
 
     @property
     def reports(self) -> Path:
@@ -232,6 +232,11 @@ class Job:
         env["PYTHONPATH"] = str(REPO)
         env["COLUMNS"] = "200"
         return env
+
+    def fresh_output(self) -> None:
+        """Forget what earlier passes printed."""
+        self.out.write_text("")
+        self.err.write_text("")
 
     def run_id(self) -> str:
         with closing_db(self.db) as db:
@@ -415,10 +420,17 @@ def run_once(
     child = launcher.spawn(job, argv or job.run_argv(), spec=spec)
     rc = child.wait(timeout_s)
     if rc is None:
-        child.signal(signal.SIGKILL)
-        child.wait(30)
-        raise AssertionError(f"pass did not end within {timeout_s} s; stderr: {tail(job.err)}")
+        hung(child)
+        raise AssertionError(f"pass did not end within {timeout_s} s; stderr: {tail(job.err, 80)}")
     return rc
+
+
+def hung(child: ExecChild | ForkChild) -> None:
+    """Dump a hung child's stacks into its stderr (runner children only), then kill it."""
+    child.signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    child.signal(signal.SIGKILL)
+    child.wait(30)
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -682,3 +694,65 @@ def sweep_table(title: str, points: Sequence[Point]) -> str:
         bad = "; ".join(v.violations) or "ok"
         lines.append(f"  k={p.k:<3} {p.label:<48} → resume {p.resumed} {outcome:<10} {bad}")
     return "\n".join(lines)
+
+
+# ---- storage faults ----------------------------------------------------------------------------
+
+_HOLD = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def locked(db: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process holds ``BEGIN EXCLUSIVE`` on the database until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+        yield holder
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+        holder.stdout.close()
+
+
+def sent_without_intent(job: Job, entries: Sequence[LedgerEntry]) -> list[str]:
+    """Rows with a request in ``entries`` whose item the database still has as ``pending``.
+
+    A request may leave only after its ``sending`` row is committed: an item the store could not
+    mark must not show up at the server.
+    """
+    states = job.states()
+    keys = {(e.method, e.path) for e in entries if e.method != "GET"}
+    return [
+        f"line {r.line} {r.action}: requested, but {states.get(r.line)} in the database"
+        for r in job.rows
+        if (r.method, r.path) in keys and states.get(r.line) == "pending"
+    ]
+
+
+def error_lines(job: Job) -> list[str]:
+    """The ``error:`` lines the CLI printed."""
+    return [ln for ln in job.err.read_text().splitlines() if ln.startswith("error:")]
+
+
+def settled(sim: Simulator, *, quiet_s: float = 0.5, timeout_s: float = 30.0) -> int:
+    """The ledger's length once no entry has arrived for ``quiet_s`` (a killed client's last
+    requests are recorded when the server has answered them)."""
+    deadline = time.monotonic() + timeout_s
+    n = len(sim.ledger)
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        if len(sim.ledger) != n:
+            n, since = len(sim.ledger), time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+    return n

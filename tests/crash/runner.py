@@ -10,9 +10,9 @@ calls ``bulkops.cli.main()``, exactly as the console script does.
   way ``kill -9`` would: no ``finally``, no flush.  ``events`` names the file where each point
   is logged (one line, appended and unbuffered) so a test knows how many points a clean run has
   and what each one was.
-* **Broken variants** (the controls): ``done-before-send`` commits the item as succeeded before
-  the request waits for the budget and leaves; ``no-intent`` sends without committing the
-  ``sending`` row first.  The crash tests must catch both.
+* **Broken variants** (the controls): ``no-intent`` sends without committing the ``sending``
+  row first; ``done-before-send`` also commits the item as succeeded as soon as a worker takes
+  it, before the request waits for the budget and leaves.  The crash tests must catch both.
 * **Fork server** (``--serve``): imports everything once, then forks one child per command read
   from stdin (JSON lines).  A child is a real process running the real CLI; it costs a few
   milliseconds instead of a second of imports, so a test can afford dozens of ``kill -9``.
@@ -26,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import functools
 import json
 import os
@@ -38,6 +39,7 @@ from typing import Any
 import bulkops.cli
 import bulkops.job
 from bulkops.client import KandjiClient
+from bulkops.engine import Engine
 from bulkops.store import Store
 
 VARIANTS = ("done-before-send", "no-intent")
@@ -151,24 +153,28 @@ def _install_points(points: _Points) -> None:
 def _install_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise SystemExit(f"unknown variant {variant!r}; one of {VARIANTS}")
-    request = KandjiClient.request
 
-    async def broken(self: KandjiClient, method: str, path: str, **kw: Any) -> Any:
-        intent = kw.pop("before_send", None)
-        if intent is not None and variant == "done-before-send":
-            # The wrong order: the outcome is durable before the request has even waited for
-            # its turn, let alone left.  A crash in between loses the item.
-            store: Store = intent.func.__self__
-            run_id, line = intent.args
-            store.complete(run_id, line, state="succeeded", device_id=intent.keywords["device_id"])
+    async def no_intent(self: Store, run_id: str, line: int, *, device_id: str | None) -> None:
+        return None  # the request leaves with no ``sending`` row on disk
+
+    Store.mark_sending = no_intent  # type: ignore[method-assign]
+    if variant == "done-before-send":
+        process = Engine._process
+
+        async def done_first(self: Engine, item: Any) -> None:
+            # The wrong order: the outcome is durable as soon as a worker takes the item, before
+            # the request has waited for its turn, let alone left.  A crash in between loses it.
+            store, run_id = self._store, self._run.run_id
+            store.complete(run_id, item.line, state="succeeded", device_id=item.device_id)
             await store.flush()
-        return await request(self, method, path, before_send=None, **kw)
+            await process(self, item)
 
-    KandjiClient.request = broken  # type: ignore[method-assign]
+        Engine._process = done_first  # type: ignore[method-assign]
 
 
 def install(spec: Spec) -> None:
     """Patch this process as the spec says (before ``bulkops.cli.main()`` runs)."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a hung pass can show its stacks
     if spec.rlimit_fsize is not None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (spec.rlimit_fsize, spec.rlimit_fsize))
