@@ -252,6 +252,7 @@ class Engine:
                 await queue.put(None)
 
     async def _worker(self, queue: asyncio.Queue[WorkItem | None]) -> None:
+        failure: Exception | None = None
         while (item := await queue.get()) is not None:
             if self._stopping.is_set():
                 continue
@@ -260,6 +261,11 @@ class Engine:
             except RunAborted as exc:
                 self._abort = self._abort or exc
                 self._stopping.set()
+            except Exception as exc:  # the store failed (locked, disk full…): stop, keep draining
+                failure = failure or exc  # so the producer is never left waiting on a full queue
+                self._stopping.set()
+        if failure is not None:
+            raise failure
 
     async def _wait_for_window(self) -> None:
         """Outside ``--window``: wait (waking for a stop) until it opens."""
