@@ -428,6 +428,10 @@ class Store:
                 await loop.run_in_executor(self._exec, self._apply, writes)
             except CheckpointError as exc:
                 self._failure = exc
+                # Writes queued while this commit waited (up to the busy timeout) fail too: no
+                # one may wait forever on an intent this loop will never commit.
+                waiters += self._waiters
+                self._waiters = []
                 for fut in waiters:
                     if not fut.done():
                         fut.set_exception(exc)

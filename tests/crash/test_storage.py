@@ -25,6 +25,7 @@ from tests.crash.harness import (
     Job,
     check,
     error_lines,
+    hung,
     locked,
     mixed_rows,
     run_once,
@@ -90,6 +91,31 @@ def test_database_locked_at_start_sends_nothing(
     assert job.states() == states
     assert_one_clear_line(job, "locked", "another bulkops process")
     assert waited < 30
+    finish_cleanly(fork_server, job, served)
+
+
+def test_database_locked_mid_run_stops_cleanly(
+    fork_server: ForkServer, serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """Another process takes the write lock while requests are going out: the engine waits its
+    busy timeout, then stops; whatever it sent had its intent on disk."""
+    served = serve(devices=200, seed=32)
+    job = new_job(served, tmp_path, items=300, seed=32)
+    before = len(served.sim.ledger)
+    child = fork_server.spawn(job, job.run_argv())
+    while len(served.sim.ledger) < before + 40:
+        assert child.wait(0.005) is None, job.err.read_text()
+    with locked(job.db):
+        during = len(served.sim.ledger)
+        rc = child.wait(40)
+        if rc is None:
+            hung(child)
+            print(job.err.read_text())
+        fault_pass = served.sim.ledger.entries[before:]
+        assert sent_without_intent(job, fault_pass) == []
+    assert rc == EXIT_ABORTED, f"exit {rc} (None: hung with the database locked)"
+    assert_one_clear_line(job, "locked", "another bulkops process")
+    print(f"\n  sent after the lock was taken: {len(served.sim.ledger) - during}")
     finish_cleanly(fork_server, job, served)
 
 
