@@ -249,7 +249,9 @@ async def drive_with_signals(
     def on_sigint() -> None:
         nonlocal presses
         presses += 1
-        if not engines:
+        if not engines:  # still resolving rows (reads only): the engine will start stopped
+            if presses == 1:
+                err.print("stopping: nothing will be sent once the rows are resolved…")
             return
         if presses == 1:
             err.print("stopping after the requests in flight (Ctrl-C again to stop at once)…")
@@ -257,6 +259,11 @@ async def drive_with_signals(
             loop.call_later(config.options.grace_s, engines[0].abort_now)
         else:
             engines[0].abort_now()
+
+    def attach(engine: Engine) -> None:
+        engines.append(engine)
+        if presses:  # Ctrl-C while rows were resolved: take no item at all
+            engine.request_stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_sigint)
@@ -272,7 +279,7 @@ async def drive_with_signals(
                 if approval is None
                 else partial(approve, options=config.options, approval=approval),
                 on_progress=render,
-                on_engine=engines.append,
+                on_engine=attach,
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

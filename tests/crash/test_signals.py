@@ -51,8 +51,8 @@ def wait_for_posts(served: Served, n: int, child: object, job: Job) -> None:
 def test_one_ctrl_c_finishes_in_flight_then_exits_130(
     fork_server: ForkServer, serve: Callable[..., Served], tmp_path: Path
 ) -> None:
-    served = serve(devices=120, seed=51, faults=slow_actions(0.5))
-    rows = mixed_rows(served.sim, items=60, seed=51)
+    served = serve(devices=120, seed=51, faults=slow_actions(0.4))
+    rows = mixed_rows(served.sim, items=40, seed=51)
     job = Job(tmp_path / "job", served.url, served.token, rows, concurrency=4)
 
     child = fork_server.spawn(job, job.run_argv())
@@ -122,3 +122,37 @@ def test_two_ctrl_c_stop_at_once_and_the_resume_reconciles(
     assert verdict.outcomes == {"succeeded": len(rows)}
     assert verdict.reconciled == 4  # found on the devices, not sent again
     assert verdict.pins_kept == verdict.pins_issued == 1
+
+
+def test_ctrl_c_while_rows_are_resolved_sends_nothing(
+    fork_server: ForkServer, serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """Resolution reads the inventory before any write; a Ctrl-C then must still stop the run."""
+    sweep_page = Faults(latency_s=0.6, routes=frozenset({("GET", "/api/v1/devices")}))
+    served = serve(devices=700, seed=53, latency_s=0.0, faults=sweep_page)
+    rows = [
+        Row(n + 2, d["device_id"], "update", {"serial_number": d["serial_number"], **cells})
+        for n, d in enumerate(devices_of(served.sim)[:100])
+        for cells in ({"action": "update", "asset_tag": f"SIG-{n}"},)
+    ]
+    job = Job(tmp_path / "job", served.url, served.token, rows)
+
+    child = fork_server.spawn(job, job.run_argv())
+    deadline = time.monotonic() + 30
+    while not any(e.path == "/api/v1/devices" for e in list(served.sim.ledger.entries)):
+        assert child.wait(0.005) is None, job.err.read_text()
+        assert time.monotonic() < deadline
+    child.signal(signal.SIGINT)  # the inventory sweep has pages left to read
+    rc = child.wait(30)
+    if rc is None:
+        child.signal(signal.SIGKILL)
+        child.wait(30)
+
+    writes = [e for e in list(served.sim.ledger.entries) if e.method != "GET"]
+    assert (rc, len(writes)) == (EXIT_INTERRUPTED, 0), job.err.read_text()
+    assert "Traceback" not in job.err.read_text()
+
+    assert run_once(fork_server, job) == 0
+    verdict = check(rows, list(served.sim.ledger.entries), job.reports)
+    assert verdict.violations == []
+    assert verdict.outcomes == {"succeeded": len(rows)}
