@@ -36,7 +36,7 @@ from tests.crash.harness import (
 EXIT_ABORTED = 3
 
 
-def new_job(served: Served, tmp: Path, items: int = 150, seed: int = 31) -> Job:
+def new_job(served: Served, tmp: Path, items: int = 120, seed: int = 31) -> Job:
     return Job(
         tmp / "job", served.url, served.token, mixed_rows(served.sim, items=items, seed=seed)
     )
@@ -100,7 +100,7 @@ def test_database_locked_mid_run_stops_cleanly(
     """Another process takes the write lock while requests are going out: the engine waits its
     busy timeout, then stops; whatever it sent had its intent on disk."""
     served = serve(devices=200, seed=32)
-    job = new_job(served, tmp_path, items=300, seed=32)
+    job = new_job(served, tmp_path, items=200, seed=32)
     before = len(served.sim.ledger)
     child = fork_server.spawn(job, job.run_argv())
     while len(served.sim.ledger) < before + 40:
@@ -171,7 +171,7 @@ def test_disk_full_stops_cleanly_and_sends_nothing_unrecorded(
     """RLIMIT_FSIZE in the child: every write past the limit fails with EFBIG (SIGXFSZ ignored),
     as on a full disk.  The manifest is ingested first, so the limit bites mid-run."""
     served = serve(devices=200, seed=34)
-    job = new_job(served, tmp_path, items=300, seed=34)
+    job = new_job(served, tmp_path, items=160, seed=34)
     start_then_kill(fork_server, job, served, requests=5)
     wal = job.db.with_name("run.db-wal")
     limit = max(wal.stat().st_size if wal.exists() else 0, job.db.stat().st_size) + 96 * 1024
