@@ -21,7 +21,11 @@ from tests.crash.harness import (
     Job,
     Point,
     Row,
+    check,
     devices_of,
+    entries_for,
+    integrity,
+    run_once,
     sweep,
     sweep_table,
 )
@@ -139,3 +143,33 @@ def test_every_point_before_and_after_each_event(
     assert [p.integrity for p in points] == ["ok"] * len(points)
     bad = {p.k: p.verdict.violations for p in points if p.verdict.violations}
     assert bad == {}, sweep_table(cls, points)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", ["lock-pin", "erase", "patch"])
+def test_a_second_crash_during_the_resume(
+    fork_server: ForkServer, serve: Callable[..., Served], tmp_path: Path, cls: str
+) -> None:
+    """Crash at k1, then crash the resume at k2 (recovery, reconciliation…), for every pair."""
+    served = serve(devices=1200, seed=12, latency_s=0.0)
+    new_job = job_maker(served, tmp_path, cls)
+    pairs, outcomes = 0, Counter[str]()
+    for k1 in range(1, 40):
+        probe = new_job(k1 * 100)
+        if run_once(fork_server, probe, spec={"crash_at": k1, "after_only": True}) in (0, 1):
+            break
+        for k2 in range(1, 40):
+            job = new_job(k1 * 100 + k2)
+            assert run_once(fork_server, job, spec={"crash_at": k1, "after_only": True}) == 137
+            second = run_once(fork_server, job, spec={"crash_at": k2, "after_only": True})
+            last = run_once(fork_server, job)
+            assert last in (0, 1), job.err.read_text()
+            assert integrity(job.db) == "ok"
+            verdict = check(job.rows, entries_for(served.sim, job.rows), job.reports)
+            assert verdict.violations == [], (k1, k2, verdict.violations)
+            pairs += 1
+            outcomes.update(verdict.outcomes)
+            if second in (0, 1):
+                break
+    print(f"\n{cls}: {pairs} (k1, k2) pairs, outcomes {dict(outcomes)}, 0 violations")
+    assert pairs >= 10
