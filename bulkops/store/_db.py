@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import sys
@@ -61,6 +62,10 @@ CREATE TABLE IF NOT EXISTS items (
 """
 
 
+READ_ONLY = "the file or its folder is read-only; fix its permissions or use another --db"
+DISK_FULL = "the disk is full or failing; free space and resume"
+
+
 @contextmanager
 def sqlite_errors(doing: str, path: Path | str) -> Iterator[None]:
     """Translate sqlite3 and OS errors into one ``CheckpointError`` line."""
@@ -70,17 +75,22 @@ def sqlite_errors(doing: str, path: Path | str) -> Iterator[None]:
         text = str(exc)
         if "locked" in text or "busy" in text:
             hint = "another bulkops process is using it; wait for it or use another --db"
-        elif "readonly" in text or "read-only" in text:
-            hint = "the file or its folder is read-only; fix its permissions or use another --db"
-        elif "full" in text:
-            hint = "the disk is full; free space and resume"
+        elif "readonly" in text or "read-only" in text or "unable to open" in text:
+            hint = READ_ONLY  # "unable to open": it could not create -wal/-shm in the folder
+        elif "full" in text or "disk I/O" in text:  # a write past RLIMIT_FSIZE is an I/O error
+            hint = DISK_FULL
         elif "malformed" in text or "not a database" in text:
             hint = "the file is damaged or not a bulkops database"
         else:
             hint = "check the file and resume"
         raise CheckpointError(f"{path}: cannot {doing}: {text} ({hint})") from None
     except OSError as exc:
-        raise CheckpointError(f"{path}: cannot {doing}: {exc.strerror or exc}") from None
+        why = exc.strerror or str(exc)
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            why += f" ({READ_ONLY})"
+        elif exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            why += f" ({DISK_FULL})"
+        raise CheckpointError(f"{path}: cannot {doing}: {why}") from None
 
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:

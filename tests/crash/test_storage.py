@@ -66,6 +66,7 @@ def finish_cleanly(fork_server: ForkServer, job: Job, served: Served) -> None:
 
 
 def assert_one_clear_line(job: Job, *words: str) -> None:
+    """One ``error:`` line on stderr, naming the cause (any of ``words``), no traceback."""
     text = job.err.read_text()
     assert "Traceback" not in text, text
     lines = error_lines(job)
@@ -164,7 +165,7 @@ def test_read_only_database_sends_nothing(
         assert run_once(fork_server, job, timeout_s=60) == EXIT_ABORTED
     assert len(served.sim.ledger) == sent
     assert job.states() == states
-    assert_one_clear_line(job, "read-only", "readonly", "not permitted", "denied", "open")
+    assert_one_clear_line(job, "read-only")
     finish_cleanly(fork_server, job, served)
 
 
@@ -186,6 +187,6 @@ def test_disk_full_stops_cleanly_and_sends_nothing_unrecorded(
     assert rc == EXIT_ABORTED, job.err.read_text()
     assert len(fault_pass) > 0  # the limit bit mid-run, not before the first request
     assert sent_without_intent(job, fault_pass) == []
-    assert_one_clear_line(job, "full", "I/O", "too large")
+    assert_one_clear_line(job, "disk is full")
     print(f"\n  limit {limit} B: {len(fault_pass)} requests before the disk was full")
     finish_cleanly(fork_server, job, served)
