@@ -110,6 +110,9 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA cache_size = -32000")  # 32 MiB: ingest and sorts stay in memory
             conn.execute("PRAGMA temp_store = MEMORY")
+            # A PIN cleared once secrets.csv holds it must not linger in a free page: zero
+            # what is deleted (some SQLite builds do by default, not all).
+            conn.execute("PRAGMA secure_delete = ON")
             if not readonly:
                 enable_wal(conn)
                 conn.execute("PRAGMA synchronous = FULL")
