@@ -19,26 +19,15 @@ import orjson
 from bulkops.actions import ACTIONS, ParamKind
 from bulkops.client import KandjiClient
 from bulkops.inventory import Inventory
+from bulkops.permissions import after_send
 from bulkops.resolve import Decision, Resolver, needs_lookup
 from bulkops.store import RunInfo, Store
 
-__all__ = ["Plan", "reconcile_permissions", "resolve_run"]
+__all__ = ["Plan", "resolve_run"]
 
 _BATCH = 500
 _NAMED = (ParamKind.BLUEPRINT_NAME, ParamKind.USER_REF)
 PLAN_COLUMNS = ("line", "device_id", "serial_number", "action", "decision", "reason", "changes")
-
-
-def reconcile_permissions(actions: set[str]) -> set[str]:
-    """Reads a resume may need to settle unknown outcomes of these actions."""
-    perms: set[str] = set()
-    for name in actions:
-        action = ACTIONS[name]
-        if not action.safe_to_repeat and action.mdm_command:
-            perms.add("GET /api/v1/devices/{device_id}/commands")
-        if action.secret_path:
-            perms.add(f"GET {action.secret_path}")
-    return perms
 
 
 @dataclass(slots=True)
@@ -135,7 +124,7 @@ async def resolve_run(
     if plan_csv is not None:
         await store.call(write_plan_csv, store, run_id, plan_csv)
     plan.reads = inventory.requests
-    plan.permissions |= inventory.permissions | reconcile_permissions(set(plan.sends))
+    plan.permissions |= inventory.permissions | set(after_send(plan.sends, verify=verify))
     plan.plan_csv = plan_csv
     plan.window_left = client.budget.window_left()
     plan.eta_s = client.budget.eta_s(plan.writes + plan.verify)
