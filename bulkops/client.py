@@ -11,10 +11,11 @@ import asyncio
 import ipaddress
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
@@ -236,6 +237,7 @@ class KandjiClient:
         assert self._session is not None, "use KandjiClient as an async context manager"
         data = orjson.dumps(json) if json is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else None
+        started = time.monotonic()
         try:
             async with self._session.request(
                 method, path, data=data, params=params, headers=headers
@@ -249,7 +251,10 @@ class KandjiClient:
                     if k.lower().startswith(("x-rate", "ratelimit", "retry-after", "x-total"))
                 }
         except Exception as exc:
-            raise _translate(exc, method, path) from None
+            error = _translate(exc, method, path)
+            _debug_line(method, path, params, error, started)
+            raise error from None
+        _debug_line(method, path, params, status, started)
         self._observe(hdrs)
         if status == 404 and "html" in ctype:
             # The API answers a missing device with JSON; an HTML page comes from something in
@@ -293,6 +298,20 @@ class KandjiClient:
                 remaining_hour=int(remaining),
                 reset_s=float(reset) if reset and reset.isdigit() else None,
             )
+
+
+def _debug_line(
+    method: str,
+    path: str,
+    params: Mapping[str, str | int] | None,
+    outcome: object,
+    started: float,
+) -> None:
+    """The request line ``--debug`` shows: never a header (the token) nor a body (PINs)."""
+    if log.isEnabledFor(logging.DEBUG):
+        shown = f"{path}?{urlencode(params)}" if params else path
+        ms = (time.monotonic() - started) * 1000
+        log.debug("%s %s -> %s (%.0f ms)", method, shown, outcome, ms)
 
 
 def _translate(exc: BaseException, method: str, path: str) -> TransportError:
