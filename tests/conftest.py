@@ -20,8 +20,10 @@ from bulkops.sim import Faults, SimConfig, Simulator
 def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test touches the user's budget ledger, tokens or working directory."""
     monkeypatch.setenv("BULKOPS_STATE_DIR", str(tmp_path / "state"))
-    for name in ("IRU_API_TOKEN", "KANDJI_API_TOKEN", "BULKOPS_BASE_URL"):
+    for name in ("IRU_API_TOKEN", "KANDJI_API_TOKEN", "BULKOPS_BASE_URL", "BULKOPS_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+    # the keychain of the machine is never read or written: keyring's do-nothing backend
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.chdir(tmp_path)
     yield
 

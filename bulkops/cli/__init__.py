@@ -24,10 +24,13 @@ from bulkops.cli._common import (
     BudgetDb,
     Concurrency,
     Db,
+    Debug,
+    DebugLog,
     PerSecond,
     RateText,
     Region,
     Subdomain,
+    Tenant,
     TokenFile,
     TokenTrap,
     err,
@@ -107,17 +110,25 @@ def _options(
     return replace(config, options=opts)
 
 
+def _debug(debug: bool, target: Path | None, db: Path) -> None:
+    if debug or target is not None:
+        from bulkops.cli._log import enable_debug
+
+        err.print(f"debug log: {enable_debug(target, db=db)} (request lines; no token, no body)")
+
+
 @app.command()
 def run(
     manifest: Manifest,
     action: ActionOpt = None,
     db: Db = Path("bulkops.db"),
     out_dir: Out = None,
+    tenant: Tenant = None,
     base_url: BaseUrl = None,
     subdomain: Subdomain = None,
     region: Region = "us",
     token_file: TokenFile = None,
-    rate: RateText = "9000/h",
+    rate: RateText = None,
     per_second: PerSecond = 45,
     budget_db: BudgetDb = None,
     concurrency: Concurrency = 8,
@@ -136,13 +147,17 @@ def run(
     ] = False,
     json_out: Json = False,
     quiet: Quiet = False,
+    debug: Debug = False,
+    debug_log: DebugLog = None,
     token: TokenTrap = None,
 ) -> None:
     """Run a manifest; the same command again resumes it after any stop."""
     refuse_token_flag(token)
+    _debug(debug, debug_log, db)
     config = _run.job_config(
         db=db,
         out_dir=out_dir,
+        tenant=tenant,
         base_url=base_url,
         subdomain=subdomain,
         region=region,
@@ -175,11 +190,12 @@ def plan(
     action: ActionOpt = None,
     db: Db = Path("bulkops.db"),
     out_dir: Out = None,
+    tenant: Tenant = None,
     base_url: BaseUrl = None,
     subdomain: Subdomain = None,
     region: Region = "us",
     token_file: TokenFile = None,
-    rate: RateText = "9000/h",
+    rate: RateText = None,
     per_second: PerSecond = 45,
     budget_db: BudgetDb = None,
     strict: Strict = False,
@@ -191,6 +207,7 @@ def plan(
     config = _run.job_config(
         db=db,
         out_dir=out_dir,
+        tenant=tenant,
         base_url=base_url,
         subdomain=subdomain,
         region=region,
@@ -220,11 +237,12 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix); see `bulkops status`.")],
     db: Db = Path("bulkops.db"),
     out_dir: Out = None,
+    tenant: Tenant = None,
     base_url: BaseUrl = None,
     subdomain: Subdomain = None,
     region: Region = "us",
     token_file: TokenFile = None,
-    rate: RateText = "9000/h",
+    rate: RateText = None,
     per_second: PerSecond = 45,
     budget_db: BudgetDb = None,
     concurrency: Concurrency = 8,
@@ -239,13 +257,17 @@ def resume(
     window: Window = None,
     json_out: Json = False,
     quiet: Quiet = False,
+    debug: Debug = False,
+    debug_log: DebugLog = None,
     token: TokenTrap = None,
 ) -> None:
     """Continue a stopped run."""
     refuse_token_flag(token)
+    _debug(debug, debug_log, db)
     config = _run.job_config(
         db=db,
         out_dir=out_dir,
+        tenant=tenant,
         base_url=base_url,
         subdomain=subdomain,
         region=region,
@@ -263,16 +285,23 @@ def resume(
     )
 
 
-from bulkops.cli import _show  # noqa: E402  (registers status, report, actions, select, sim, demo)
+from bulkops.cli import (  # noqa: E402  (each registers its commands on app)
+    _auth,  # auth, audit, permissions
+    _show,  # status, report, actions, select, sim, demo
+)
 
-__all__ += ["_show"]
+__all__ += ["_auth", "_show"]
 
 
 def main() -> None:
     """Console entry point: our errors become one line and an exit code, never a traceback."""
+    from bulkops.cli._log import install
+    from bulkops.redact import redact
+
     os.umask(0o077)  # the database, its -wal/-shm, reports and logs are the user's alone
+    install()  # warnings on stderr, the token and Authorization values scrubbed
     try:
         app()  # standalone: exits with the command's code; usage errors exit 2
     except BulkopsError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {redact(str(exc))}", markup=True, highlight=False)
         sys.exit(exit_code_for(exc))

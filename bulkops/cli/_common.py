@@ -43,7 +43,26 @@ TokenFile = Annotated[
 ]
 TokenTrap = Annotated[str | None, typer.Option("--token", hidden=True)]
 RateText = Annotated[
-    str, typer.Option("--rate", help="Budget for this job: N/h, N/m or N/s (tenant cap: 10000/h).")
+    str | None,
+    typer.Option(
+        "--rate",
+        help="Budget for this job: N/h, N/m or N/s (tenant cap: 10000/h) [profile's, or 9000/h].",
+    ),
+]
+Tenant = Annotated[
+    str | None,
+    typer.Option(
+        "--tenant",
+        help="Tenant profile from ~/.config/bulkops/config.toml [$BULKOPS_CONFIG].",
+    ),
+]
+Debug = Annotated[
+    bool,
+    typer.Option("--debug", help="Log each request line (never headers or bodies), 0600."),
+]
+DebugLog = Annotated[
+    Path | None,
+    typer.Option("--debug-log", help="Where --debug writes; - for stderr [bulkops-debug.log]."),
 ]
 PerSecond = Annotated[
     int, typer.Option("--per-second", help="Per-second ceiling (the gateway allows 50).")
@@ -59,13 +78,15 @@ def refuse_token_flag(value: str | None) -> None:
     if value is not None:
         raise ConfigError(
             "--token is not accepted: a token on the command line shows in ps and shell "
-            "history; set IRU_API_TOKEN or use --token-file PATH"
+            "history; set IRU_API_TOKEN, use --token-file PATH, or `bulkops auth set`"
         )
 
 
 def fail(message: str, code: int) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    from bulkops.redact import redact
+
+    err.print(f"[bold red]error:[/] {redact(message)}", markup=True, highlight=False)
     raise typer.Exit(code)
 
 

@@ -6,7 +6,6 @@ import asyncio
 import signal
 import time
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,8 +14,10 @@ import typer
 
 from bulkops.actions import ACTIONS
 from bulkops.cli._common import (
+    EXIT_INTERRUPTED,
     EXIT_INVALID,
     err,
+    exit_code_for,
     fail,
     human_s,
     is_interactive,
@@ -24,7 +25,7 @@ from bulkops.cli._common import (
     run_async,
 )
 from bulkops.engine import RunOptions
-from bulkops.errors import ConfigError
+from bulkops.errors import BulkopsError, ConfigError
 
 if TYPE_CHECKING:
     from bulkops.engine import Engine, Progress
@@ -41,23 +42,30 @@ def job_config(
     subdomain: str | None,
     region: str,
     token_file: Path | None,
-    rate: str,
+    rate: str | None,
     per_second: int,
     budget_db: Path | None,
     concurrency: int,
     resend_unknown: bool = False,
+    tenant: str | None = None,
 ) -> JobConfig:
-    """Options → a frozen ``JobConfig`` (token loaded, URL checked)."""
-    from bulkops.budget import Rate
+    """Options → a frozen ``JobConfig`` (profile read, token loaded and redacted, URL checked)."""
+    from bulkops.budget import DEFAULT_RATE, Rate
     from bulkops.client import Connection
-    from bulkops.credentials import base_url_for, load_token, tenant_of
+    from bulkops.credentials import foreign_host_warning, load_token, resolve_tenant, tenant_of
     from bulkops.engine import RunOptions
     from bulkops.job import JobConfig
+    from bulkops.redact import remember
 
-    url = base_url_for(base_url=base_url, subdomain=subdomain, region=region)
-    token = load_token(token_file)
+    url, profile = resolve_tenant(
+        tenant=tenant, base_url=base_url, subdomain=subdomain, region=region
+    )
+    if warning := foreign_host_warning(url):
+        err.print(f"warning: {warning}")
+    token = load_token(token_file, account=tenant_of(url))
+    remember(token)  # scrubbed from every log line and error message from now on
     try:
-        parsed = Rate.parse(rate)
+        parsed = Rate.parse(rate) if rate else (profile and profile.rate) or DEFAULT_RATE
     except ValueError as exc:
         raise ConfigError(f"--rate {rate!r}: {exc}") from None
     if concurrency < 1 or concurrency > 256:
@@ -238,8 +246,10 @@ async def drive_with_signals(
     resumed: bool = False,
     dry_run: bool = False,
     approval: Approval | None = None,
+    command: str = "run",
 ) -> JobResult:
     """Drive the run; first Ctrl-C finishes in-flight requests, the second stops at once."""
+    from bulkops.audit import RunAudit, audit_path
     from bulkops.job import drive
 
     loop = asyncio.get_running_loop()
@@ -265,25 +275,45 @@ async def drive_with_signals(
         if presses:  # Ctrl-C while rows were resolved: take no item at all
             engine.request_stop()
 
+    audit = None
+    if approval is not None and not dry_run:  # who ran what: beside the db, append-only
+        audit = RunAudit(audit_path(config.db_path), command=command, run=run)
+
+    def on_plan(plan: Plan) -> RunOptions:
+        assert approval is not None
+        options = approve(plan, options=config.options, approval=approval)
+        if audit is not None:
+            how = "--yes" if approval.yes else "typed"
+            audit.started(plan, options=options, confirmed_by=how)
+        return options
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_sigint)
     try:
         with _Renderer(quiet=quiet) as render:
-            return await drive(
+            result = await drive(
                 store,
                 run,
                 config,
                 resumed=resumed,
                 dry_run=dry_run,
-                on_plan=None
-                if approval is None
-                else partial(approve, options=config.options, approval=approval),
+                on_plan=None if approval is None else on_plan,
                 on_progress=render,
                 on_engine=attach,
             )
+    except BaseException as exc:
+        if audit is not None:
+            code = EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1
+            if isinstance(exc, BulkopsError):
+                code = exit_code_for(exc)
+            audit.ended(None, exit_code=code, error=str(exc) or type(exc).__name__)
+        raise
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    if audit is not None:
+        audit.ended(result, exit_code=result.exit_code)
+    return result
 
 
 def run_command(
@@ -366,6 +396,7 @@ def resume_command(*, run_id: str, config: JobConfig, approval: Approval, as_jso
                 quiet=approval.quiet or as_json,
                 resumed=True,
                 approval=replace(approval, quiet=approval.quiet or as_json),
+                command="resume",
             )
         )
         print_result(result, as_json=as_json)

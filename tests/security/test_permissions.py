@@ -1,0 +1,151 @@
+"""Least privilege: the permissions a manifest needs, proven by a token holding exactly those."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkops.actions import ACTIONS
+from bulkops.client import Connection
+from bulkops.engine import RunOptions
+from bulkops.errors import ApiError
+from bulkops.job import JobResult, drive, start_run
+from bulkops.manifest import open_manifest
+from bulkops.permissions import manifest_permissions, markdown_table
+from bulkops.store import Store
+from tests.conftest import Tenant, write
+
+from .conftest import ROOT, bulkops, cli_env
+
+LOCK = "POST /api/v1/devices/{device_id}/action/lock"
+EXPECTED = {
+    "GET /api/v1/devices",
+    "GET /api/v1/blueprints",
+    "GET /api/v1/users",
+    "GET /api/v1/integrations/apple/ade/devices",
+    "PATCH /api/v1/integrations/apple/ade/devices/{device_id}",
+    "PATCH /api/v1/devices/{device_id}",
+    LOCK,
+    "POST /api/v1/devices/{device_id}/action/setname",
+    "POST /api/v1/devices/{device_id}/action/blankpush",
+    "GET /api/v1/devices/{device_id}/commands",
+    "GET /api/v1/devices/{device_id}/secrets/unlockpin",
+}
+# Read only when an outcome is unknown or a lock's response lost its PIN: a clean run skips them.
+ONLY_ON_TROUBLE = {
+    "GET /api/v1/devices/{device_id}/commands",
+    "GET /api/v1/devices/{device_id}/secrets/unlockpin",
+}
+
+
+def macs(tenant: Tenant) -> list[dict[str, Any]]:
+    devices = sorted(tenant.sim.fleet.devices.values(), key=lambda d: d["device_id"])
+    return [d for d in devices if d["platform"] == "Mac"]
+
+
+def mixed_manifest(tenant: Tenant, path: Path) -> Path:
+    m = macs(tenant)
+    user = next(iter(tenant.sim.fleet.users.values()))["email"]
+    ade = next(iter(tenant.sim.fleet.ade_devices.values()))["serial_number"]
+    return write(
+        path,
+        "device_id,serial_number,action,message,blueprint,user,asset_tag,device_name\n"
+        f",{m[0]['serial_number']},lock,Call IT,,,,\n"
+        f",{m[1]['serial_number']},update,,Kiosk iPads,{user},A-1,\n"
+        f",{ade},update,,,,ADE-9,\n"
+        f"{m[2]['device_id']},,setname,,,,,Lab-1\n"
+        f"{m[3]['device_id']},,blankpush,,,,,\n",
+    )
+
+
+async def go(tenant: Tenant, tmp: Path, manifest: Path, token: str) -> JobResult:
+    config = tenant.config(tmp, options=RunOptions(concurrency=4))
+    config = replace(config, connection=Connection(base_url=tenant.url, token=token))
+    store = Store(config.db_path)
+    try:
+        run, resumed = start_run(store, manifest, tenant=config.tenant)
+        return await drive(store, run, config, resumed=resumed)
+    finally:
+        store.close()
+
+
+def routes(perms: set[str]) -> list[tuple[str, str]]:
+    return [(p.split(" ", 1)[0], p.split(" ", 1)[1]) for p in perms]
+
+
+def test_the_manifest_names_every_read_write_and_reconciliation(tmp_path: Path) -> None:
+    from tests.conftest import make_sim
+
+    sim = make_sim(devices=60)
+    manifest = mixed_manifest(Tenant(sim, "", ""), tmp_path / "job.csv")
+    need = manifest_permissions(open_manifest(manifest))
+    assert set(need) == EXPECTED
+    assert need[LOCK] == "lock (1 row)"
+    with_verify = manifest_permissions(open_manifest(manifest), verify=True)
+    assert set(with_verify) - set(need) == {"GET /api/v1/devices/{device_id}"}
+
+
+async def test_a_token_with_exactly_these_permissions_runs_the_job(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    manifest = mixed_manifest(tenant, tmp_path / "job.csv")
+    need = set(manifest_permissions(open_manifest(manifest)))
+    scoped = tenant.sim.add_token(allowed_routes=routes(need))
+    result = await go(tenant, tmp_path / "run", manifest, scoped)
+    assert result.exit_code == 0, result.stopped
+    assert result.summary is not None and result.summary.outcomes["succeeded"] == 5
+    assert [e for e in tenant.sim.ledger.entries if e.status == 403] == []
+    used = {f"{e.method} {e.route}" for e in tenant.sim.ledger.entries}
+    assert used == need - ONLY_ON_TROUBLE  # nothing listed that a clean run does not use …
+    assert result.plan.permissions == need  # … and the plan names the same list
+
+
+@pytest.mark.parametrize("dropped", sorted(EXPECTED - ONLY_ON_TROUBLE))
+async def test_without_any_one_of_them_the_job_does_not_succeed(
+    tenant: Tenant, tmp_path: Path, dropped: str
+) -> None:
+    manifest = mixed_manifest(tenant, tmp_path / "job.csv")
+    scoped = tenant.sim.add_token(allowed_routes=routes(EXPECTED - {dropped}))
+    try:
+        result = await go(tenant, tmp_path / "run", manifest, scoped)
+    except ApiError as exc:  # a read the resolution cannot do without
+        assert "403" in str(exc)
+    else:
+        assert result.exit_code != 0
+    assert any(e.status == 403 for e in tenant.sim.ledger.entries)
+
+
+def test_plan_and_permissions_print_the_same_list_through_the_cli(tmp_path: Path) -> None:
+    from tests.conftest import make_sim
+
+    sim = make_sim(devices=60)
+    token = sim.add_token()
+    manifest = mixed_manifest(Tenant(sim, "", token), tmp_path / "job.csv")
+    env = cli_env(tmp_path, token=token)
+    listed = bulkops("permissions", str(manifest), env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    printed = {
+        " ".join(line.split()[:2]) for line in listed.stdout.splitlines()[1:] if line.strip()
+    }
+    assert printed == EXPECTED
+    with sim.in_thread() as url:
+        plan = bulkops("plan", str(manifest), "--base-url", url, env=env, cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    line = next(ln for ln in plan.stdout.splitlines() if ln.startswith("token permissions"))
+    assert set(line.split(": ", 1)[1].split(", ")) == EXPECTED
+
+
+def test_the_readme_permission_table_is_the_catalogue() -> None:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"<!-- permissions:start -->\n(.*?)\n<!-- permissions:end -->", readme, re.S)
+    assert found, "README.md needs the generated permissions table between its markers"
+    assert found.group(1) == markdown_table(), (
+        "regenerate the README table: "
+        "python -c 'from bulkops.permissions import markdown_table; print(markdown_table())'"
+    )
+    for action in ACTIONS.values():
+        assert f"| `{action.name}` | `{action.permission}` |" in found.group(1)
