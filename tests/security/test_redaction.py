@@ -79,6 +79,10 @@ def test_reprs_and_error_messages_do_not_carry_the_token() -> None:
     conn = Connection(base_url="https://acme.api.kandji.io", token=secret)
     assert secret not in repr(conn) and secret not in str(conn)
     assert "token=<redacted>" in repr(conn)
+    from bulkops.job import JobConfig
+
+    config = JobConfig(connection=conn, tenant="acme.api.kandji.io")
+    assert secret not in repr(config) and secret not in str(config)
     err = AuthError(401, "Invalid token.", method="GET", path="/api/v1/devices")
     assert secret not in str(err) + repr(err)
     with pytest.raises(ConfigError) as caught:
