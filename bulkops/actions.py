@@ -53,6 +53,7 @@ class Param:
     clearable: bool = False
     max_len: int = 1024
     help: str = ""
+    secret: bool = False  # never echoed into reports other than the re-runnable failed.csv
 
 
 def _generic_body(action: Action, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -312,7 +313,14 @@ _CATALOGUE = (
         "erase",
         "Erase the device",
         params=(
-            Param("pin", "PIN", ParamKind.PIN6, required=True, help="Find My PIN for Macs"),
+            Param(
+                "pin",
+                "PIN",
+                ParamKind.PIN6,
+                required=True,
+                help="Find My PIN for Macs",
+                secret=True,
+            ),
             Param("preserve_data_plan", "PreserveDataPlan", ParamKind.BOOL),
             Param("disallow_proximity_setup", "DisallowProximitySetup", ParamKind.BOOL),
             Param("return_to_service", "", ParamKind.BOOL),

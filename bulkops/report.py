@@ -121,6 +121,12 @@ def _private(path: Path, *, text: bool = True) -> Iterator[IO[Any]]:
             yield fh
 
 
+def _masked(action: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters with secret ones (an erase PIN) replaced by a mask."""
+    secret = {p.name for p in ACTIONS[action].params if p.secret}
+    return {k: ("******" if k in secret else v) for k, v in params.items()}
+
+
 def _cell(value: Any) -> str:
     """A parameter value as a manifest cell that our reader reads back to the same value."""
     if value is None:
@@ -200,7 +206,7 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
                 http_status=row["http_status"],
                 attempts=row["attempts"],
                 error=row["error"],
-                params=orjson.loads(row["params"]),
+                params=_masked(row["action"], orjson.loads(row["params"])),
                 first_sent_at=_iso(row["first_sent_at"]),
                 done_at=_iso(row["done_at"]),
             )

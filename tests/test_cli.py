@@ -144,3 +144,17 @@ def test_the_facade_exports_every_public_name_lazily() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_plan_of_destructive_work_confirms_nothing_and_sends_nothing(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    mac = next(i for i, d in sim.fleet.devices.items() if d["platform"] == "Mac")  # type: ignore[attr-defined]
+    (tmp_path / "lock.csv").write_text(f"device_id,action\n{mac},lock\n")
+    for args in (["plan", "lock.csv"], ["run", "lock.csv", "--dry-run"]):
+        result = bulkops(*args, "--base-url", url, env=env_with_token(token), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "confirmed" not in result.stdout + result.stderr
+        assert "lock" in result.stdout
+    assert [e for e in sim.ledger.entries if e.method != "GET"] == []  # type: ignore[attr-defined]

@@ -296,3 +296,18 @@ async def test_invalid_manifest_sends_nothing_and_records_nothing(
     assert info.value.line == 3 and "duplicate of line 2" in str(info.value)
     assert len(tenant.sim.ledger) == 0
     assert Store(tmp_path / "run.db").runs() == []
+
+
+async def test_an_erase_pin_from_the_manifest_is_masked_in_results_but_kept_to_rerun(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    tv = devices(tenant, "AppleTV")[0]
+    ipad = devices(tenant, "iPad")[0]
+    manifest = write(
+        tmp_path / "erase.csv",
+        f"device_id,action,pin\n{ipad['device_id']},erase,424242\n{tv['device_id']},erase,135790\n",
+    )
+    result = await run_job(tenant, tmp_path, manifest)
+    assert result.reports is not None
+    jsonl = result.reports.results_jsonl.read_text()
+    assert "424242" not in jsonl and "135790" not in jsonl and '"pin":"******"' in jsonl

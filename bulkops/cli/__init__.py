@@ -169,7 +169,12 @@ def run(
     )
     config = _options(config, verify=verify, canary=canary, rate=max_failure_rate, window=window)
     approval = _run.Approval(
-        yes=yes, strict=strict, max_destructive=max_destructive, canary=canary, quiet=quiet
+        yes=yes,
+        strict=strict,
+        max_destructive=max_destructive,
+        canary=canary,
+        quiet=quiet,
+        preview=dry_run,
     )
     raise typer.Exit(
         _run.run_command(
@@ -218,7 +223,7 @@ def plan(
         concurrency=1,
     )
     config = _options(config, verify=verify, canary=None, rate=None, window=None)
-    approval = _run.Approval(yes=True, strict=strict, max_destructive=10**9)
+    approval = _run.Approval(strict=strict, preview=True)
     raise typer.Exit(
         _run.run_command(
             manifest=manifest,

@@ -125,6 +125,7 @@ class Approval:
     max_destructive: int = 25
     canary: int | None = None
     quiet: bool = False
+    preview: bool = False  # `plan`: show, refuse what --strict refuses, confirm nothing
 
 
 def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOptions:
@@ -138,6 +139,8 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
             "(nothing was sent)"
         )
     total = sum(plan.destructive.values())
+    if approval.preview:
+        return options
     if total > approval.max_destructive:
         raise ConfigError(
             f"this run would send {total} destructive actions "

@@ -16,6 +16,7 @@ from bulkops.cli._common import (
     RateText,
     Region,
     Subdomain,
+    Tenant,
     TokenFile,
     TokenTrap,
     out,
@@ -151,6 +152,7 @@ def select(
     where: Annotated[
         list[str] | None, typer.Option("--where", help="field=value, exact (repeatable).")
     ] = None,
+    tenant: Tenant = None,
     base_url: BaseUrl = None,
     subdomain: Subdomain = None,
     region: Region = "us",
@@ -172,6 +174,7 @@ def select(
     config = job_config(
         db=Path("bulkops.db"),
         out_dir=None,
+        tenant=tenant,
         base_url=base_url,
         subdomain=subdomain,
         region=region,
