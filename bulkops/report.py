@@ -260,22 +260,36 @@ def _write_failed(store: Store, run: RunInfo, path: Path, params: list[str]) -> 
     return path
 
 
+SECRET_COLUMNS = ("line", "device_id", "serial_number", "action", "secret_kind", "secret")
+
+
 def _write_secrets(store: Store, run: RunInfo, path: Path) -> Path:
-    """The unlock PINs that lock returned, 0600, apart from everything else."""
-    with _private(path) as fh:
+    """The PINs the run was given, 0600, apart from everything else; never one lost.
+
+    The database forgets a PIN once a finished run has written it here, and a later pass (a
+    resend of unknown items) may bring new ones: the file keeps every earlier row, the new pass
+    adds or updates its own, and the new file replaces the old in one rename.
+    """
+    rows: dict[int, list[str]] = {}
+    if path.exists():
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            for old in csv.DictReader(fh):
+                if old.get("line", "").isdigit():
+                    rows[int(old["line"])] = [old.get(c, "") for c in SECRET_COLUMNS]
+    for row in store.results(run.run_id):
+        if row["secret"]:
+            rows[row["line"]] = [
+                str(row["line"]),
+                row["device_id"] or "",
+                neutralise(row["serial_number"]),
+                row["action"],
+                ACTIONS[row["action"]].secret_key or "secret",
+                row["secret"],
+            ]
+    partial = path.with_name(path.name + ".partial")
+    with _private(partial) as fh:
         writer = csv.writer(fh)
-        writer.writerow(["line", "device_id", "serial_number", "action", "secret_kind", "secret"])
-        for row in store.results(run.run_id):
-            if row["secret"]:
-                action = ACTIONS[row["action"]]
-                writer.writerow(
-                    [
-                        row["line"],
-                        row["device_id"],
-                        neutralise(row["serial_number"]),
-                        row["action"],
-                        action.secret_key or "secret",
-                        row["secret"],
-                    ]
-                )
+        writer.writerow(SECRET_COLUMNS)
+        writer.writerows(rows[line] for line in sorted(rows))
+    partial.replace(path)
     return path

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -311,3 +312,29 @@ async def test_an_erase_pin_from_the_manifest_is_masked_in_results_but_kept_to_r
     assert result.reports is not None
     jsonl = result.reports.results_jsonl.read_text()
     assert "424242" not in jsonl and "135790" not in jsonl and '"pin":"******"' in jsonl
+
+
+async def test_pins_of_every_pass_stay_in_secrets_csv(tenant: Tenant, tmp_path: Path) -> None:
+    """A finished run forgets its PINs in the db; a later pass must not drop them from the file."""
+    macs = devices(tenant, "Mac")[:4]
+    manifest = write(
+        tmp_path / "lock.csv",
+        "device_id,action\n" + "".join(f"{d['device_id']},lock\n" for d in macs),
+    )
+    config = tenant.config(tmp_path)
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, manifest, tenant=config.tenant)
+        # Lines 4 and 5 ended 'unknown' in an earlier pass (a reset; never applied).
+        store._conn.execute("UPDATE items SET state = 'unknown', attempts = 1 WHERE line IN (4, 5)")
+        first = await drive(store, run, config)  # locks lines 2 and 3; the run is done
+        assert first.reports is not None and first.reports.secrets_csv is not None
+        info = store.run(run.run_id)
+        assert info is not None and info.status == "done"
+        # The user resends the unknown ones: two new PINs arrive.
+        await drive(store, info, replace(config, options=RunOptions(resend_unknown=True)))
+    finally:
+        store.close()
+    pins = {int(r["line"]): r["secret"] for r in read_csv(first.reports.secrets_csv)}
+    assert sorted(pins) == [2, 3, 4, 5]
+    assert sorted(pins.values()) == sorted(tenant.sim.ledger.pins())
