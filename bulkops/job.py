@@ -21,6 +21,7 @@ from bulkops.manifest import open_manifest
 from bulkops.planner import Plan, resolve_run
 from bulkops.report import ReportPaths, Summary, write_reports
 from bulkops.store import RunInfo, Store
+from bulkops.store._lock import RunLock
 
 __all__ = [
     "JobConfig",
@@ -128,8 +129,37 @@ async def drive(
 
     ``on_plan`` sees the plan before the first write; it may raise to refuse (nothing is sent) or
     return adjusted run options (a canary for blueprint moves).  A resumable stop is in
-    ``JobResult.stopped``.
+    ``JobResult.stopped``.  One process at a time may drive the runs of a database.
     """
+    lock = RunLock(config.db_path)
+    lock.acquire()  # two senders on one run would send its items twice
+    try:
+        return await _drive(
+            store,
+            run,
+            config,
+            resumed=resumed,
+            dry_run=dry_run,
+            on_plan=on_plan,
+            on_progress=on_progress,
+            on_engine=on_engine,
+        )
+    finally:
+        lock.release()
+
+
+async def _drive(
+    store: Store,
+    run: RunInfo,
+    config: JobConfig,
+    *,
+    resumed: bool = False,
+    dry_run: bool = False,
+    on_plan: Callable[[Plan], RunOptions | None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_engine: Callable[[Engine], None] | None = None,
+) -> JobResult:
+    """``drive`` with the database's lock held."""
     if run.tenant != config.tenant:
         raise ConfigError(
             f"run {run.run_id} was made for {run.tenant}, not {config.tenant}; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +159,32 @@ def test_plan_of_destructive_work_confirms_nothing_and_sends_nothing(
         assert "confirmed" not in result.stdout + result.stderr
         assert "lock" in result.stdout
     assert [e for e in sim.ledger.entries if e.method != "GET"] == []  # type: ignore[attr-defined]
+
+
+def test_a_second_sender_on_the_same_database_is_refused(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    """Two processes on one run would send its items twice: the second is refused at once."""
+    sim, url, token = served
+    ids = sorted(sim.fleet.devices)[:40]  # type: ignore[attr-defined]
+    (tmp_path / "job.csv").write_text("device_id,action\n" + "".join(f"{i},restart\n" for i in ids))
+    args = ["run", "job.csv", "--base-url", url, "--rate", "20/s", "-q"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "bulkops", *args],
+        cwd=tmp_path,
+        env=env_with_token(token),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 30
+    while not sim.ledger.select(action="restart") and time.time() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.02)
+    second = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert second.returncode == 2, second.stderr
+    assert "is in use by bulkops (pid" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    for device_id in ids:  # each restart exactly once
+        assert sim.ledger.applied_count(device_id, "restart") == 1  # type: ignore[attr-defined]
