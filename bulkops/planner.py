@@ -22,6 +22,7 @@ from bulkops.inventory import Inventory
 from bulkops.permissions import after_send
 from bulkops.resolve import Decision, Resolver, needs_lookup
 from bulkops.store import RunInfo, Store
+from bulkops.store._checks import conflict_reason
 
 __all__ = ["Plan", "resolve_run"]
 
@@ -102,7 +103,8 @@ async def resolve_run(
     if inventory.swept:
         named |= {a for a, _, _ in shape if needs_lookup(ACTIONS[a], by_serial=False)}
     after = 0
-    while serial_rows or named:
+    both = await store.call(_count_both, store, run_id)  # rows naming an id and a serial
+    while serial_rows or named or both:
         batch = await store.call(
             store.fetch, run_id, states=("pending",), after_line=after, limit=_BATCH, unplanned=True
         )
@@ -110,7 +112,7 @@ async def resolve_run(
             break
         for item in batch:
             after = item.line
-            if item.device_id is not None and item.action not in named:
+            if item.device_id is not None and item.action not in named and not item.serial_number:
                 continue  # its request is built from the catalogue when it is sent
             decision = await resolver.decide(
                 action=ACTIONS[item.action],
@@ -120,6 +122,10 @@ async def resolve_run(
             )
             _record(store, run_id, item.line, decision)
     await store.flush()
+    if serial_rows:  # a serial may name a device another row names by id
+        for line, reason in await store.call(_same_device_rows, store, run_id):
+            store.complete(run_id, line, state="skipped", error=reason)
+        await store.flush()
     await store.call(_tally, store, plan, verify)
     if plan_csv is not None:
         await store.call(write_plan_csv, store, run_id, plan_csv)
@@ -146,6 +152,47 @@ def _record(store: Store, run_id: str, line: int, decision: Decision) -> None:
         store.plan_request(
             run_id, line, decision.request, device_id=decision.device_id, preview=preview
         )
+
+
+def _count_both(store: Store, run_id: str) -> int:
+    return int(
+        store._conn.execute(
+            "SELECT count(*) FROM items WHERE run_id = ? AND state = 'pending'"
+            " AND req_route IS NULL AND device_id IS NOT NULL AND serial_number IS NOT NULL",
+            (run_id,),
+        ).fetchone()[0]
+    )
+
+
+def _same_device_rows(store: Store, run_id: str) -> list[tuple[int, str]]:
+    """Rows that, once serials are resolved, repeat or contradict an earlier row's device."""
+    conn = store._conn
+    out: list[tuple[int, str]] = []
+    groups = conn.execute(
+        "SELECT device_id, group_concat(action || ' ' || line || ' ' || state, ',') FROM items"
+        " WHERE run_id = ? AND state != 'skipped' AND device_id IS NOT NULL"
+        " GROUP BY device_id HAVING count(*) > 1",
+        (run_id,),
+    )
+    for device_id, packed in groups:
+        rows = sorted(
+            (int(line), action, state)
+            for action, line, state in (p.split(" ") for p in packed.split(","))
+        )
+        for i, (line, action, state) in enumerate(rows):
+            if state != "pending":
+                continue  # only what is still to send can be held back
+            for first, earlier, _ in rows[:i]:
+                if earlier == action:
+                    why = f"duplicate: line {first} already has {action} for device {device_id}"
+                else:
+                    clash = conflict_reason(earlier, action)
+                    if clash is None:
+                        continue
+                    why = f"conflict: line {first} has {earlier} for device {device_id}; {clash}"
+                out.append((line, why))
+                break
+    return out
 
 
 def _tally(store: Store, plan: Plan, verify: bool) -> None:

@@ -78,10 +78,16 @@ class Resolver:
                 )
             device = found[0]
             device_id = device.device_id
-        elif self._use:
+        elif self._use or serial is not None:
             device = await self._inv.by_id(device_id)
             if device is None:
                 return Decision(reason=f"not found: no enrolled device has the id {device_id}")
+            if serial is not None and device.serial_number != serial.upper():
+                return Decision(
+                    reason=f"mismatch: device {device_id} has serial number "
+                    f"{device.serial_number}, not {serial}; fix one of the two cells",
+                    device_id=device_id,
+                )
         if device is not None and device.platform and device.platform not in action.platforms:
             return Decision(
                 reason=f"ineligible: {action.name} is not available on {device.platform}",

@@ -398,3 +398,35 @@ async def test_permissions_name_the_reads_and_the_reconciliation_a_run_may_need(
     narrow = replace(big, token=scoped)
     done = await go(narrow, tmp_path / "run", write(tmp_path / "p2.csv", text))
     assert done.exit_code == 0, done.stopped
+
+
+async def test_one_device_named_by_id_and_by_serial_is_sent_once(
+    big: Tenant, tmp_path: Path
+) -> None:
+    a, b = unique_macs(big)[:2]
+    text = (
+        "device_id,serial_number,action,pin\n"
+        f"{a['device_id']},,restart,\n"
+        f",{a['serial_number']},restart,\n"  # the same Mac again, by serial
+        f"{b['device_id']},,lock,\n"
+        f",{b['serial_number']},erase,123456\n"  # erase after a lock on the same Mac
+    )
+    result = await go(big, tmp_path, write(tmp_path / "same.csv", text))
+    assert result.reports is not None
+    out = rows(result.reports.results_csv)
+    assert out[3]["outcome"] == "skipped" and out[3]["error"].startswith("duplicate: line 2")
+    assert out[5]["outcome"] == "skipped" and out[5]["error"].startswith("conflict: line 4")
+    assert big.sim.ledger.applied_count(a["device_id"], "restart") == 1
+    assert big.sim.ledger.applied_count(b["device_id"], "erase") == 0
+    assert result.plan.unsendable == {"duplicate": 1, "conflict": 1}
+
+
+async def test_a_row_whose_id_and_serial_disagree_is_not_sent(big: Tenant, tmp_path: Path) -> None:
+    a, b = unique_macs(big)[:2]
+    text = f"device_id,serial_number,action\n{a['device_id']},{b['serial_number']},restart\n"
+    result = await go(big, tmp_path, write(tmp_path / "mix.csv", text))
+    assert result.reports is not None
+    row = rows(result.reports.results_csv)[2]
+    assert row["outcome"] == "skipped" and row["error"].startswith("mismatch:")
+    assert b["serial_number"] in row["error"] and a["serial_number"] in row["error"]
+    assert writes(big) == []
