@@ -15,8 +15,15 @@ from pathlib import Path
 
 from bulkops.budget import Budget, BudgetConfig, Rate, SendHistory
 from bulkops.client import Connection, KandjiClient
-from bulkops.engine import EXIT_FAILED, Engine, Progress, RunOptions
-from bulkops.errors import ConfigError, RunAborted
+from bulkops.engine import EXIT_ABORTED, EXIT_FAILED, Engine, Progress, RunOptions
+from bulkops.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    PermissionDenied,
+    RunAborted,
+    TransportError,
+)
 from bulkops.manifest import open_manifest
 from bulkops.planner import Plan, resolve_run
 from bulkops.report import ReportPaths, Summary, write_reports
@@ -69,6 +76,28 @@ class JobResult:
     summary: Summary | None = None
     reports: ReportPaths | None = None
     stopped: str | None = None
+
+
+def _unreachable(exc: ApiError, base_url: str) -> RunAborted:
+    """Why resolution could not read the tenant, in one line with what to check."""
+    if isinstance(exc, AuthError):
+        why = (
+            f"the API token was refused ({exc.detail}); check which token is in use with "
+            "`bulkops auth status`, set a valid one and run the same command again"
+        )
+    elif isinstance(exc, PermissionDenied):
+        why = (
+            f"the API token lacks the permission {exc.method} {exc.path}; enable it in "
+            "Access > API tokens (`bulkops permissions MANIFEST` lists every one the job needs)"
+        )
+    elif isinstance(exc, TransportError):
+        why = (
+            f"cannot reach the tenant at {base_url}: {exc}; check --base-url "
+            "(http or https, host, port) and the network"
+        )
+    else:
+        why = f"could not read the tenant at {base_url}: {exc}"
+    return RunAborted(why + " (nothing was sent)", exit_code=EXIT_ABORTED)
 
 
 def start_run(
@@ -176,14 +205,17 @@ async def _drive(
     await store.start()
     try:
         async with KandjiClient(config.connection, budget=budget) as client:
-            plan = await resolve_run(
-                store,
-                run,
-                client,
-                resumed=resumed,
-                verify=options.verify,
-                plan_csv=folder / "plan.csv",
-            )
+            try:
+                plan = await resolve_run(
+                    store,
+                    run,
+                    client,
+                    resumed=resumed,
+                    verify=options.verify,
+                    plan_csv=folder / "plan.csv",
+                )
+            except ApiError as exc:
+                raise _unreachable(exc, config.connection.base_url) from None
             if on_plan is not None:
                 options = on_plan(plan) or options
             if dry_run:

@@ -188,3 +188,82 @@ def test_a_second_sender_on_the_same_database_is_refused(
     assert len(second.stderr.strip().splitlines()) == 1
     for device_id in ids:  # each restart exactly once
         assert sim.ledger.applied_count(device_id, "restart") == 1  # type: ignore[attr-defined]
+
+
+def test_unreachable_tenant_and_refused_token_say_what_to_check(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    ids = sorted(sim.fleet.devices)  # type: ignore[attr-defined]
+    (tmp_path / "sn.csv").write_text(
+        f"serial_number,action\n{sim.fleet.devices[ids[0]]['serial_number']},blankpush\n"  # type: ignore[attr-defined]
+    )
+    dead = bulkops(
+        "plan",
+        "sn.csv",
+        "--base-url",
+        "http://127.0.0.1:9",
+        env=env_with_token(token),
+        cwd=tmp_path,
+    )
+    assert dead.returncode == 3
+    assert "cannot reach the tenant at http://127.0.0.1:9" in dead.stderr
+    assert len(dead.stderr.strip().splitlines()) == 1
+    wrong = env_with_token("11111111-2222-3333-4444-555555555555")
+    refused = bulkops("plan", "sn.csv", "--base-url", url, env=wrong, cwd=tmp_path)
+    assert refused.returncode == 3 and "token was refused" in refused.stderr
+    status = bulkops("status", cwd=tmp_path)  # a failed plan keeps no run behind
+    assert "holds no runs" in status.stderr
+
+
+def test_a_finished_run_with_failures_still_exits_1(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    ok = next(i for i, d in sim.fleet.devices.items() if d["platform"] == "Mac")  # type: ignore[attr-defined]
+    (tmp_path / "j.csv").write_text(
+        f"device_id,action\n{ok},blankpush\n{ids_missing()},blankpush\n"  # the second: 404
+    )
+    first = bulkops(
+        "run", "j.csv", "--base-url", url, "-q", env=env_with_token(token), cwd=tmp_path
+    )
+    assert first.returncode == 1, first.stderr
+    again = bulkops(
+        "run", "j.csv", "--base-url", url, "-q", env=env_with_token(token), cwd=tmp_path
+    )
+    assert again.returncode == 1 and "already finished: succeeded 1 · failed 1" in again.stdout
+
+
+def ids_missing() -> str:
+    """A well-formed device id no tenant has."""
+    return "00000000-0000-4000-8000-00000000dead"
+
+
+def test_a_rate_above_the_tenant_cap_is_warned_about(tmp_path: Path) -> None:
+    from bulkops.cli._run import job_config
+
+    (tmp_path / "tok").write_text("11111111-2222-3333-4444-555555555555")
+    (tmp_path / "tok").chmod(0o600)
+    common = {
+        "db": tmp_path / "d.db",
+        "out_dir": None,
+        "subdomain": None,
+        "region": "us",
+        "token_file": tmp_path / "tok",
+        "per_second": 45,
+        "budget_db": None,
+        "concurrency": 1,
+    }
+    import contextlib
+    import io
+
+    from bulkops.cli._common import err
+
+    for url, warned in (("https://acme.api.kandji.io", True), ("http://127.0.0.1:8765", False)):
+        with contextlib.redirect_stderr(io.StringIO()) as buf:
+            err.file = buf
+            try:
+                job_config(base_url=url, rate="20000/h", **common)  # type: ignore[arg-type]
+            finally:
+                err.file = sys.stderr
+        assert ("above the tenant's cap of 10000/h" in buf.getvalue()) is warned, url

@@ -310,3 +310,6 @@ def main() -> None:
     except BulkopsError as exc:
         err.print(f"[bold red]error:[/] {redact(str(exc))}", markup=True, highlight=False)
         sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:  # Ctrl-C before a run took over the signal (start-up, reading)
+        err.print("interrupted; nothing more was sent")
+        sys.exit(130)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import orjson
 import typer
 
 from bulkops.actions import ACTIONS
 from bulkops.cli._common import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     err,
@@ -74,6 +77,15 @@ def job_config(
         raise ConfigError(
             f"--per-second {per_second}: use a number from 1 to 50 (the gateway's limit)"
         )
+    if parsed.per_hour > TENANT_CAP_PER_HOUR and not is_loopback_url(
+        url
+    ):  # a simulator's caps vary
+        err.print(
+            f"warning: --rate {parsed} is above the tenant's cap of {TENANT_CAP_PER_HOUR}/h; "
+            "expect 429 pauses, and nothing left for the tenant's other integrations"
+        )
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is a file; give a folder for the reports")
     return JobConfig(
         connection=Connection(base_url=url, token=token),
         tenant=tenant_of(url),
@@ -84,6 +96,24 @@ def job_config(
         budget_db=budget_db,
         options=RunOptions(concurrency=concurrency, resend_unknown=resend_unknown),
     )
+
+
+TENANT_CAP_PER_HOUR = 10_000
+OUTCOME_ORDER = ("succeeded", "failed", "skipped", "unknown")
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for a URL on this machine: the simulator, whose caps are its own."""
+    host = (urlsplit(url).hostname or "").strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 device``, ``3 devices``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def print_plan(plan: Plan) -> None:
@@ -149,7 +179,7 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
             f"--max-destructive {total} if that is what you mean (nothing was sent)"
         )
     if total:
-        what = ", ".join(f"{a} on {n} devices" for a, n in plan.destructive.items())
+        what = ", ".join(f"{a} on {_count(n, 'device')}" for a, n in plan.destructive.items())
         line = f"This run will {what} in tenant {plan.run.tenant}."
         if approval.yes:
             err.print(line + " (confirmed by --yes)")
@@ -157,7 +187,17 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
             raise ConfigError(f"{line} Pass --yes to confirm (nobody is at the terminal to ask)")
         else:
             name = plan.run.tenant.split(".", 1)[0]
-            answer = typer.prompt(f"{line} Type {name!r} to go on", default="", show_default=False)
+            # The event loop is blocked in the prompt and cannot see its own SIGINT handler:
+            # let Ctrl-C interrupt the prompt the ordinary way while it waits.
+            previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+            try:
+                answer = typer.prompt(
+                    f"{line} Type {name!r} to go on", default="", show_default=False
+                )
+            except (KeyboardInterrupt, EOFError, typer.Abort):
+                raise ConfigError("not confirmed (interrupted); nothing was sent") from None
+            finally:
+                signal.signal(signal.SIGINT, previous)
             if answer.strip() not in (name, plan.run.tenant):
                 raise ConfigError("not confirmed; nothing was sent")
     canary = approval.canary
@@ -347,11 +387,18 @@ def run_command(
             from bulkops.job import finished_reports
 
             reports = finished_reports(store, run, config)  # a stop may have cut them short
+            counts = store.counts(run.run_id)
+            parts = " · ".join(f"{k} {counts.get(k, 0)}" for k in OUTCOME_ORDER)
             out.print(
-                f"run {run.run_id} of this manifest already finished; reports are in "
+                f"run {run.run_id} of this manifest already finished: {parts}; reports are in "
                 f"{reports.folder}/ (pass --new-run to run it again)"
             )
-            return 0
+            if counts.get("unknown"):
+                out.print(
+                    f"{counts['unknown']} outcomes are unknown: `bulkops resume {run.run_id}` "
+                    "checks them on the devices; --resend-unknown sends them again"
+                )
+            return EXIT_FAILED if counts.get("failed") or counts.get("unknown") else 0
         quiet = approval.quiet or as_json
         try:
             result = run_async(
@@ -365,9 +412,9 @@ def run_command(
                     approval=replace(approval, quiet=quiet and not dry_run),
                 )
             )
-        except ConfigError:
-            if not resumed:
-                store.delete_run(run.run_id)  # refused before any write: nothing to resume
+        except BaseException as exc:
+            if not resumed and (dry_run or isinstance(exc, ConfigError)):
+                store.delete_run(run.run_id)  # a plan, or refused before any write: keep nothing
             raise
         if dry_run:
             if not resumed:
