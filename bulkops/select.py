@@ -113,7 +113,7 @@ async def write_selection(
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     count = 0
     # rows are written as pages arrive: a small local write per page, not worth a thread
-    with open(fd, "w", encoding="utf-8", newline="") as fh:  # noqa: ASYNC230
+    with open(fd, "w", encoding="utf-8-sig", newline="") as fh:  # noqa: ASYNC230 (BOM for Excel)
         writer = csv.writer(fh)
         writer.writerow(["device_id", "serial_number", "action", "note"])
         async for device in select_devices(client, selection):

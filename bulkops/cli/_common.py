@@ -39,7 +39,10 @@ Subdomain = Annotated[
 Region = Annotated[str, typer.Option("--region", help="us, eu or iru (the host family).")]
 TokenFile = Annotated[
     Path | None,
-    typer.Option("--token-file", help="File holding the API token (mode 0600) [$IRU_API_TOKEN]."),
+    typer.Option(
+        "--token-file",
+        help="File holding the API token (mode 0600); default: $IRU_API_TOKEN, then the keychain.",
+    ),
 ]
 TokenTrap = Annotated[str | None, typer.Option("--token", hidden=True)]
 RateText = Annotated[

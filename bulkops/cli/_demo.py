@@ -134,12 +134,24 @@ async def _demo(*, devices: int, folder: Path) -> int:
         f"the simulator saw {sum(ledger.values())} requests: "
         + ", ".join(f"{k} {v}" for k, v in sorted(ledger.items()))
     )
-    out.print("try it yourself: `bulkops sim --token-file token.txt` in one terminal, then")
+    me = _command_name()
+    out.print(f"try it yourself: `{me} sim --token-file token.txt` in one terminal, then")
     out.print(
-        f"  `bulkops run {jobs / 'blankpush-blueprint.csv'} --base-url http://127.0.0.1:8765 "
+        f"  `{me} run {jobs / 'blankpush-blueprint.csv'} --base-url http://127.0.0.1:8765 "
         "--token-file token.txt`"
     )
     return code
+
+
+def _command_name() -> str:
+    """How this user reaches bulkops: ``bulkops`` when on PATH, else the path they typed."""
+    import os
+    import shutil
+    import sys
+
+    if shutil.which("bulkops") or not sys.argv[0].endswith("bulkops"):
+        return "bulkops"
+    return os.path.relpath(sys.argv[0])
 
 
 def _fields(config: Any) -> dict[str, Any]:
