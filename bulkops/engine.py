@@ -86,6 +86,10 @@ class Progress:
         return sum(self.counts[s] for s in ("succeeded", "failed", "skipped", "unknown"))
 
 
+class _Held(Exception):  # a signal inside the engine, never raised to callers
+    """The run is stopping: this item was not sent and stays pending."""
+
+
 class Engine:
     """Drives one run to completion (or to a clean, resumable stop)."""
 
@@ -147,6 +151,7 @@ class Engine:
         ticker = asyncio.create_task(self._tick())
         try:
             await self._recover()
+            self._pass_done = self._pass_bad = 0  # canary and failure rate count this pass's sends
             await self._dispatch()
         finally:
             ticker.cancel()
@@ -258,6 +263,8 @@ class Engine:
                 continue
             try:
                 await self._process(item)
+            except _Held:
+                continue  # not sent: it stays pending for the resume
             except RunAborted as exc:
                 self._abort = self._abort or exc
                 self._stopping.set()
@@ -285,7 +292,9 @@ class Engine:
         """Wait for the canary items' outcomes; stop the run unless every one succeeded."""
         self.progress.note = f"canary: waiting for the first {size} items"
         self._canary_size = size
-        if self._pass_done < size:
+        if self._pass_done >= size:
+            self._canary_done.set()
+        else:
             stop = asyncio.ensure_future(self._stopping.wait())
             try:
                 await asyncio.wait(
@@ -443,7 +452,21 @@ class Engine:
             self._store.release(self._run.run_id, item.line)
             return False
         state = "unknown" if decision.outcome == "unknown" else "failed"
-        self._complete(item, state, getattr(exc, "status", None), f"{exc} ({decision.reason})")
+        detail = f"{exc} ({decision.reason})"
+        secret = None
+        if state == "unknown" and item.device_id:
+            # Settle it now, while it is fresh: a request applied before the connection broke
+            # already shows in the device's command list (one read; never a resend).
+            verdict = await reconcile(
+                self._client,
+                action,
+                device_id=item.device_id,
+                sent_at=item.sent_at or time.time() - 60.0,
+                skew_s=self._opts.reconcile_skew_s,
+            )
+            if verdict.state == "succeeded":
+                state, detail, secret = "succeeded", f"{exc}; {verdict.detail}", verdict.secret
+        self._complete(item, state, getattr(exc, "status", None), detail, secret=secret)
         return False
 
     async def _intent(self, item: WorkItem) -> None:
@@ -451,6 +474,8 @@ class Engine:
         workers still waiting for the budget send nothing: their items stay pending."""
         if self._abort is not None:
             raise self._abort
+        if self._stopping.is_set():
+            raise _Held  # Ctrl-C: in-flight requests finish, nothing new leaves
         await self._store.mark_sending(self._run.run_id, item.line, device_id=item.device_id)
 
     async def _refused(self, item: WorkItem) -> None:
@@ -485,7 +510,7 @@ class Engine:
         self.progress.counts[state] += 1
         item.state = state
         self._pass_done += 1
-        if self._pass_done >= self._canary_size:
+        if self._canary_size and self._pass_done >= self._canary_size:
             self._canary_done.set()
         if state in ("failed", "unknown"):
             self._pass_bad += 1

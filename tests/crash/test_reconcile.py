@@ -94,9 +94,10 @@ def test_a_request_that_never_left_is_unknown_until_the_user_resends_it(
     results = read_csv(job.reports / "results.csv")
     assert all("outcome unknown" in r["error"] for r in results)
 
-    # The same command does not resend them: the run is finished, the choice is the user's.
+    # The same command does not resend them: the run is finished, the choice is the user's;
+    # it exits 1 all the same, as unknown outcomes are not a success.
     sent = len(served.sim.ledger)
-    assert run_once(fork_server, job) == 0
+    assert run_once(fork_server, job) == 1
     assert len(served.sim.ledger) == sent
 
     # resume --resend-unknown: each sent exactly once more.
