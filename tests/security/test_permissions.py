@@ -12,7 +12,7 @@ import pytest
 from bulkops.actions import ACTIONS
 from bulkops.client import Connection
 from bulkops.engine import RunOptions
-from bulkops.errors import ApiError
+from bulkops.errors import RunAborted
 from bulkops.job import JobResult, drive, start_run
 from bulkops.manifest import open_manifest
 from bulkops.permissions import manifest_permissions, markdown_table
@@ -112,8 +112,9 @@ async def test_without_any_one_of_them_the_job_does_not_succeed(
     scoped = tenant.sim.add_token(allowed_routes=routes(EXPECTED - {dropped}))
     try:
         result = await go(tenant, tmp_path / "run", manifest, scoped)
-    except ApiError as exc:  # a read the resolution cannot do without
-        assert "403" in str(exc)
+    except RunAborted as exc:  # a read the resolution cannot do without: one line, named
+        assert f"lacks the permission {dropped}" in str(exc)
+        assert "nothing was sent" in str(exc)
     else:
         assert result.exit_code != 0
     assert any(e.status == 403 for e in tenant.sim.ledger.entries)
