@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkops.errors import ManifestError
+from bulkops.errors import CheckpointError, ManifestError
 from bulkops.manifest import open_manifest
 from bulkops.store import Store
 
@@ -151,3 +151,17 @@ def test_many_processes_opening_a_new_database_at_once(tmp_path: Path, kind: str
             _, err = p.communicate(timeout=60)
             assert p.returncode == 0, err
     assert os.listdir(tmp_path)
+
+
+def test_a_database_from_another_schema_version_is_refused_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    Store(db).close()
+    con = sqlite3.connect(db)
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(CheckpointError) as caught:
+        Store(db)
+    message = str(caught.value)
+    assert "\n" not in message and str(db) in message
+    assert "schema 1" in message and "use another --db" in message

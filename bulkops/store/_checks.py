@@ -14,6 +14,9 @@ from bulkops.errors import ManifestError
 
 __all__ = ["check_cross_rows", "conflict_reason"]
 
+# The device a row names, as Item.device_ref spells it: its id when given, else its serial.
+_REF = "CASE WHEN device_id IS NOT NULL THEN 'id:' || device_id ELSE 'sn:' || serial_number END"
+
 
 def conflict_reason(a: str, b: str) -> str | None:
     """Why actions ``a`` and ``b`` must not meet on one device, or ``None`` when they may."""
@@ -37,20 +40,21 @@ def _first_duplicate(
 ) -> tuple[int, int, bool, str, str] | None:
     """The earliest row repeating a (device, action) pair: (line, first line, same params…)."""
     any_dup = conn.execute(
-        "SELECT 1 FROM items WHERE run_id = ? GROUP BY device_ref, action HAVING count(*) > 1"
-        " LIMIT 1",
+        "SELECT 1 FROM items WHERE run_id = ?"
+        " GROUP BY device_id, iif(device_id IS NULL, serial_number, NULL), action"
+        " HAVING count(*) > 1 LIMIT 1",
         (run_id,),
     ).fetchone()
     if any_dup is None:
         return None  # the common case: one cheap grouping, no sort of every row by line
     row = conn.execute(
-        "SELECT line, first_line, params_digest = first_digest, device_ref, action FROM ("
-        " SELECT line, params_digest, device_ref, action,"
+        "SELECT line, first_line, params = first_params, ref, action FROM ("
+        f" SELECT line, params, {_REF} AS ref, action,"
         "  first_value(line) OVER w AS first_line,"
-        "  first_value(params_digest) OVER w AS first_digest,"
+        "  first_value(params) OVER w AS first_params,"
         "  row_number() OVER w AS n"
         " FROM items WHERE run_id = ?"
-        " WINDOW w AS (PARTITION BY device_ref, action ORDER BY line))"
+        f" WINDOW w AS (PARTITION BY {_REF}, action ORDER BY line))"
         " WHERE n > 1 ORDER BY line LIMIT 1",
         (run_id,),
     ).fetchone()
@@ -63,8 +67,8 @@ def _first_conflict(
     """The earliest row whose action conflicts with an earlier action for the same device."""
     best: tuple[int, int, str, str, str, str] | None = None
     rows = conn.execute(
-        "SELECT device_ref, group_concat(action || ' ' || line, ',') FROM items"
-        " WHERE run_id = ? GROUP BY device_ref HAVING count(DISTINCT action) > 1",
+        f"SELECT {_REF} AS ref, group_concat(action || ' ' || line, ',') FROM items"
+        " WHERE run_id = ? GROUP BY ref HAVING count(DISTINCT action) > 1",
         (run_id,),
     )
     for ref, packed in rows:

@@ -26,13 +26,32 @@ from bulkops.actions import Request
 from bulkops.errors import CheckpointError
 from bulkops.store._checks import check_cross_rows
 from bulkops.store._db import connect, sqlite_errors
+from bulkops.store._ingest import insert_items
 
 __all__ = ["OUTCOMES", "RunInfo", "Store", "WorkItem"]
 
 T = TypeVar("T")
 
 OUTCOMES = ("succeeded", "failed", "skipped", "unknown")
-_INGEST_BATCH = 5000
+_MANY_ROWS = 1000  # writes per phase at most
+
+# The engine's writes, one row each. A commit runs each as one ``executemany`` over its rows
+# (see ``_runs``), so SQLite is entered once per statement, not once per row.
+_INTENT = (
+    "UPDATE items SET state = 'sending', attempts = attempts + 1, sent_at = ?,"
+    " first_sent_at = coalesce(first_sent_at, ?), device_id = coalesce(?, device_id)"
+    " WHERE run_id = ? AND line = ?"
+)
+_COMPLETE = (
+    "UPDATE items SET state = ?, http_status = ?, error = ?,"
+    " secret = coalesce(?, secret), device_id = coalesce(?, device_id),"
+    " preview = coalesce(?, preview), done_at = ? WHERE run_id = ? AND line = ?"
+)
+_RELEASE = (
+    "UPDATE items SET state = 'pending', attempts = max(attempts - 1, 0)"
+    " WHERE run_id = ? AND line = ? AND state = 'sending'"
+)
+_ITEM_WRITES = frozenset({_INTENT, _COMPLETE, _RELEASE})  # their last two arguments: the item
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,15 +168,8 @@ class Store:
                         orjson.dumps(dict(options)).decode(),
                     ),
                 )
-                total = 0
                 actions: set[str] = set()
-                for batch in _batches(_rows(run_id, items, actions), _INGEST_BATCH):
-                    conn.executemany(
-                        "INSERT INTO items (run_id, line, device_ref, device_id, serial_number,"
-                        " action, params, params_digest) VALUES (?,?,?,?,?,?,?,?)",
-                        batch,
-                    )
-                    total += len(batch)
+                total = insert_items(conn, run_id, items, actions)
                 check_cross_rows(conn, run_id, manifest_path, total, actions)
                 conn.execute("UPDATE runs SET total = ? WHERE run_id = ?", (total, run_id))
                 conn.execute("COMMIT")
@@ -323,14 +335,7 @@ class Store:
         """Commit the intent to send this item; returns once it is on disk."""
         self._raise_if_failed()
         now = time.time()
-        self._writes.append(
-            (
-                "UPDATE items SET state = 'sending', attempts = attempts + 1, sent_at = ?,"
-                " first_sent_at = coalesce(first_sent_at, ?), device_id = coalesce(?, device_id)"
-                " WHERE run_id = ? AND line = ?",
-                (now, now, device_id, run_id, line),
-            )
-        )
+        self._writes.append((_INTENT, (now, now, device_id, run_id, line)))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         assert self._wake is not None
@@ -353,9 +358,7 @@ class Store:
         self._raise_if_failed()
         self._writes.append(
             (
-                "UPDATE items SET state = ?, http_status = ?, error = ?,"
-                " secret = coalesce(?, secret), device_id = coalesce(?, device_id),"
-                " preview = coalesce(?, preview), done_at = ? WHERE run_id = ? AND line = ?",
+                _COMPLETE,
                 (state, http_status, error, secret, device_id, preview, time.time(), run_id, line),
             )
         )
@@ -371,13 +374,7 @@ class Store:
 
     def release(self, run_id: str, line: int) -> None:
         """Put an item refused before it reached the server (429, 401) back to ``pending``."""
-        self._writes.append(
-            (
-                "UPDATE items SET state = 'pending', attempts = max(attempts - 1, 0)"
-                " WHERE run_id = ? AND line = ? AND state = 'sending'",
-                (run_id, line),
-            )
-        )
+        self._writes.append((_RELEASE, (run_id, line)))
         self._linger()
 
     async def flush(self) -> None:
@@ -446,8 +443,8 @@ class Store:
         with self._sql("write the checkpoint"):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for sql, args in writes:
-                    conn.execute(sql, args)
+                for sql, rows in _runs(writes):
+                    conn.executemany(sql, rows)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -455,30 +452,28 @@ class Store:
                 raise
 
 
-def _rows(run_id: str, items: Iterable[Any], actions: set[str]) -> Iterator[tuple[Any, ...]]:
-    for it in items:
-        actions.add(it.action)
-        yield (
-            run_id,
-            it.line,
-            it.device_ref,
-            it.device_id,
-            it.serial_number,
-            it.action,
-            orjson.dumps(dict(it.params), option=orjson.OPT_SORT_KEYS),
-            it.params_digest,
-        )
+def _runs(
+    writes: list[tuple[str, tuple[Any, ...]]],
+) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """The writes grouped by statement, one group per statement in each phase.
 
-
-def _batches(rows: Iterator[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    Writes to different items commute, so a phase gathers writes until one touches an item
+    already written in it: only the order of writes to one item matters (a 429's release, then
+    the next intent). A statement not about one item is a phase of its own.
+    """
+    phase: dict[str, list[tuple[Any, ...]]] = {}
+    keys: set[tuple[Any, Any]] = set()
+    for sql, args in writes:
+        key = (args[-2], args[-1]) if sql in _ITEM_WRITES else None  # (run_id, line)
+        if key is None or key in keys or len(keys) >= _MANY_ROWS:
+            yield from phase.items()
+            phase, keys = {}, set()
+        if key is None:
+            yield sql, [args]
+            continue
+        phase.setdefault(sql, []).append(args)
+        keys.add(key)
+    yield from phase.items()
 
 
 def _run_info(row: tuple[Any, ...]) -> RunInfo:

@@ -1,0 +1,115 @@
+"""Group commits: many rows per statement, the same outcome as one statement per row, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from bulkops.manifest import open_manifest
+from bulkops.store import Store
+from bulkops.store._store import _COMPLETE, _INTENT, _RELEASE, _runs
+
+IDS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1, 201)]
+
+
+def make_run(store: Store, tmp: Path) -> str:
+    path = tmp / "m.csv"
+    path.write_text("device_id,action\n" + "".join(f"{i},blankpush\n" for i in IDS))
+    m = open_manifest(path)
+    return store.create_run(
+        m,
+        manifest_path=str(path),
+        manifest_sha256=m.sha256(),
+        manifest_format=m.format,
+        tenant="t",
+        options={},
+    ).run_id
+
+
+def rows(db: Path) -> dict[int, tuple[Any, ...]]:
+    con = sqlite3.connect(db)
+    try:
+        return {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT line, state, attempts, http_status, error, secret, device_id, preview,"
+                " sent_at IS NOT NULL, first_sent_at IS NOT NULL, done_at IS NOT NULL FROM items"
+            )
+        }
+    finally:
+        con.close()
+
+
+def test_runs_keep_order_and_split_where_a_row_repeats() -> None:
+    writes = [
+        (_INTENT, (1.0, 1.0, None, "r", 1)),
+        (_INTENT, (1.0, 1.0, None, "r", 2)),
+        (_COMPLETE, ("succeeded", 200, None, None, None, None, 2.0, "r", 1)),
+        (_RELEASE, ("r", 2)),
+        (_INTENT, (3.0, 3.0, None, "r", 2)),
+        (_INTENT, (3.0, 3.0, None, "r", 3)),
+        (_INTENT, (3.0, 3.0, None, "r", 3)),  # twice in a row: must not share a statement
+        ("UPDATE runs SET total = ?", (1,)),
+        ("UPDATE runs SET total = ?", (2,)),
+    ]
+    got = [(sql[:20], [a[-1] for a in args]) for sql, args in _runs(writes)]
+    assert (
+        got
+        == [
+            (_INTENT[:20], [1, 2]),  # phase 1: lines 1 and 2, each at most once
+            (_COMPLETE[:20], [1]),  # phase 2: line 1 again, and line 2's release
+            (_RELEASE[:20], [2]),
+            (_INTENT[:20], [2, 3]),  # phase 3: the intent after the release, and line 3
+            (_INTENT[:20], [3]),  # phase 4: line 3 again
+            ("UPDATE runs SET tota", [1]),  # not about one item: alone, in order
+            ("UPDATE runs SET tota", [2]),
+        ]
+    )
+
+
+async def test_one_statement_for_many_rows_writes_what_one_per_row_would(tmp_path: Path) -> None:
+    """The same writes through group commits and one by one leave identical rows."""
+    results = []
+    for name, linger in (("grouped", 10.0), ("single", 0.0)):
+        db = tmp_path / f"{name}.db"
+        store = Store(db, linger_s=linger)
+        run_id = make_run(store, tmp_path)
+        await store.start()
+        try:
+            if name == "grouped":  # every intent of the first 100 lines in one commit
+                await asyncio.gather(
+                    *(store.mark_sending(run_id, n, device_id=IDS[n - 2]) for n in range(2, 102))
+                )
+            else:
+                for n in range(2, 102):
+                    await store.mark_sending(run_id, n, device_id=IDS[n - 2])
+            for n in range(2, 102):
+                if n % 10 == 0:
+                    store.release(run_id, n)  # a 429: back to pending ...
+                    if n % 20 == 0:  # ... and sent again, in the same commit
+                        await store.mark_sending(run_id, n, device_id=None)
+                        store.complete(run_id, n, state="succeeded", http_status=200)
+                    continue
+                state = ("succeeded", "failed", "unknown")[n % 3]
+                store.complete(
+                    run_id,
+                    n,
+                    state=state,
+                    http_status=200 if state == "succeeded" else 400,
+                    error=None if state == "succeeded" else f"reason é {n}",
+                    secret=f"{n:06d}" if n % 7 == 0 else None,
+                    preview='{"asset_tag": "new: x"}' if n % 5 == 0 else None,
+                )
+            await store.flush()
+        finally:
+            await store.stop()
+            store.close()
+        results.append(rows(db))
+    grouped, single = results
+    assert grouped == single
+    assert grouped[10][:2] == ("pending", 0)
+    assert grouped[20][:2] == ("succeeded", 1)
+    assert grouped[14][4] == "000014"
+    assert grouped[102][0] == "pending"  # untouched
