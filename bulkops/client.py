@@ -43,6 +43,20 @@ USER_AGENT = f"bulkops/{__version__}"
 
 Hook = Callable[[], Awaitable[None]]
 
+# The response headers a Reply keeps (looked up, case-insensitively, rather than filtering all).
+_KEPT_HEADERS = (
+    "X-RateLimit-Limit-Hour",
+    "X-RateLimit-Remaining-Hour",
+    "X-RateLimit-Limit-Second",
+    "X-RateLimit-Remaining-Second",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "X-Total-Count",
+)
+_JSON_BODY: Mapping[str, str] = {"Content-Type": "application/json"}  # aiohttp copies it
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -202,6 +216,8 @@ class KandjiClient:
             async with self._budget.acquire() as permit:
                 if before_send is not None:
                     await before_send()
+                if self._budget.stale(permit):  # counted in the window it is sent in
+                    await self._budget.refresh(permit)
                 try:
                     return await self._send(method, path, json=json, params=params)
                 except RateLimited as exc:
@@ -236,7 +252,7 @@ class KandjiClient:
     ) -> Reply:
         assert self._session is not None, "use KandjiClient as an async context manager"
         data = orjson.dumps(json) if json is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        headers = _JSON_BODY if data is not None else None
         started = time.monotonic()
         try:
             async with self._session.request(
@@ -245,11 +261,8 @@ class KandjiClient:
                 raw = await resp.read()
                 status = resp.status
                 ctype = resp.headers.get("Content-Type", "")
-                hdrs = {
-                    k: v
-                    for k, v in resp.headers.items()
-                    if k.lower().startswith(("x-rate", "ratelimit", "retry-after", "x-total"))
-                }
+                got = resp.headers
+                hdrs = {k: v for k in _KEPT_HEADERS if (v := got.get(k)) is not None}
         except Exception as exc:
             error = _translate(exc, method, path)
             _debug_line(method, path, params, error, started)

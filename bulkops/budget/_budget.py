@@ -4,8 +4,17 @@
 own count (``observe``), then — atomically in the send history — the aligned window counters
 (the rate's window and the second) and the smoothing buckets, and records the send. One task at
 a time does the waiting (an ``asyncio.Lock``, first come first served); the rest queue behind it,
-so a wake-up never stampedes. On a 429 the caller calls ``permit.rate_limited(retry_after_s)`` and
-simply acquires again: a 429 is not an attempt and not a failure.
+so a wake-up never stampedes. At high rates one history transaction records several sends at
+once (a lease: as many as the limits allow at this instant, up to what this process grants in
+``STOCK_TTL_S``); the next acquires take them from the stock while it is that fresh and in the
+same aligned windows, else the stock is uncounted. A send recorded and never made only ever
+counts against us. On a 429 the caller calls ``permit.rate_limited(retry_after_s)`` and simply
+acquires again: a 429 is not an attempt and not a failure.
+
+A send is recorded when its permit is granted, and its request leaves a little later (the
+engine commits its intent in between). Just before the request leaves, ``refresh(permit)``
+re-records a permit whose aligned window ended meanwhile, so every request is counted in the
+window it is actually sent in.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,6 +40,10 @@ SERVER_RESERVE = 10
 # Added to every wait: a clock that wakes an ulp early (float sums, loop vs wall clock) would
 # otherwise cost a second check for each send.
 WAKE_SLACK_S = 1e-6
+# Leases: a stocked send is usable this long after it was recorded (and in the same windows).
+STOCK_TTL_S = 0.01
+MAX_LEASE = 64  # the most sends one history transaction records
+LEASE_AFTER = 32  # grants one by one first: short runs and tests see exact counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +107,10 @@ class Budget:
         self._limits = Limits.from_config(config)
         self._gate = Gate(rng=rng if rng is not None else random.Random())
         self._lock = asyncio.Lock()  # binds to the running loop on first use
+        self._queued = 0  # tasks waiting for the lock
+        self._stock: deque[Sent] = deque()  # sends leased together, not yet granted
+        self._gap_s = math.inf  # the time between grants here (moving average)
+        self._last_grant = -math.inf
         self._probe_done = asyncio.Event()
         self._not_before = -math.inf  # our own windows and buckets are closed before this
         self._cap_left: int | None = None
@@ -101,9 +119,14 @@ class Budget:
         self._sent = 0
         self._rate_limited = 0
         self._max_in_window = 0
+        self.refreshed = 0  # permits re-recorded because their window ended before the send
+        self._refreshing = 0
+        self._no_refresh = asyncio.Event()
+        self._no_refresh.set()
 
     def close(self) -> None:
-        """Close the send history if the budget opened it (an in-memory one)."""
+        """Uncount leased sends never granted; close the history if the budget opened it."""
+        self._drop_stock()
         if self._owns_history:
             self._history.close()
 
@@ -120,36 +143,116 @@ class Budget:
 
     async def _grant(self) -> Permit:
         clock, gate = self._clock, self._gate
-        async with self._lock:
+        self._queued += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._queued -= 1
+        try:
             while True:
+                if self._refreshing:  # a permit re-recorded before its send goes first
+                    await self._no_refresh.wait()
+                    continue
                 now = clock.now()
+                if gate.state is not GateState.OPEN:
+                    self._drop_stock()  # leased before the pause: never sent, so uncounted
                 if gate.state is GateState.PROBING:
                     await self._probe_done.wait()
                     continue
                 if gate.state is GateState.CLOSED and now < gate.until:
                     await clock.sleep(gate.until - now + WAKE_SLACK_S)
                     continue
-                if self._cap_left is not None:
+                cap = self._cap_left
+                if cap is not None:
                     if now >= self._cap_until:
-                        self._cap_left = None
-                    elif self._cap_left <= 0:
+                        self._cap_left = cap = None
+                    elif cap <= 0:
+                        self._drop_stock()
                         await clock.sleep(self._cap_until - now + WAKE_SLACK_S)
                         continue
-                if now < self._not_before:  # known without asking the history
-                    await clock.sleep(self._not_before - now + WAKE_SLACK_S)
-                    continue
-                sent = self._history.try_send(clock.now, self._limits)
+                sent = self._take(now, cap)
                 if isinstance(sent, float):
                     await clock.sleep(sent - clock.now() + WAKE_SLACK_S)
                     continue
                 return self._granted(sent)
+        finally:
+            self._lock.release()
+
+    def _take(self, now: float, cap: int | None) -> Sent | float:
+        """A send from the stock, else recorded now (with a lease); else when to try again."""
+        if self._stock:
+            if self._fresh(self._stock[0], now):
+                return self._stock.popleft()
+            self._drop_stock()  # one lease: all recorded at the same instant
+        if now < self._not_before:  # known without asking the history
+            return self._not_before
+        sent = self._history.try_send_many(self._clock.now, self._limits, want=self._lease(cap))
+        if isinstance(sent, float):
+            return sent
+        self._stock.extend(sent[1:])
+        return sent[0]
+
+    def _lease(self, cap: int | None) -> int:
+        """How many sends to record now: one, or what half of ``STOCK_TTL_S`` will use here."""
+        if self._gate.state is not GateState.OPEN:
+            return 1  # the probe goes alone
+        want = 1 + self._queued
+        if self._sent >= LEASE_AFTER and self._gap_s < STOCK_TTL_S:
+            want = max(want, int(STOCK_TTL_S / 2 / max(self._gap_s, 1e-9)))
+        want = min(want, MAX_LEASE)
+        return want if cap is None else max(1, min(want, cap))
+
+    @staticmethod
+    def _fresh(sent: Sent, now: float) -> bool:
+        """A leased send is still good: recent, and in the aligned windows it was counted in."""
+        return now - sent.t <= STOCK_TTL_S and now < sent.until
+
+    def _drop_stock(self) -> None:
+        if self._stock:
+            self._history.remove_many(list(self._stock))
+            self._stock.clear()
+
+    def stale(self, permit: Permit) -> bool:
+        """Whether an aligned window the permit was counted in has ended: ``refresh`` it."""
+        return self._clock.now() >= permit._sent.until
+
+    async def refresh(self, permit: Permit) -> None:
+        """Just before sending: re-record a permit whose aligned window ended since its grant.
+
+        The send then counts in the window the request really goes out in (it waits for room
+        there like any acquire, without passing the 429 gate again: the permit already did).
+        """
+        if not self.stale(permit):
+            return
+        # Its intent is on disk: it goes ahead of every task waiting for a new permit (they
+        # wait while any refresh is pending), so it leaves as soon as the limits allow.
+        clock = self._clock
+        self._refreshing += 1
+        self._no_refresh.clear()
+        try:
+            self._history.remove(permit._sent)
+            sent = self._take(clock.now(), self._cap_left)
+            while isinstance(sent, float):
+                await clock.sleep(sent - clock.now() + WAKE_SLACK_S)
+                sent = self._take(clock.now(), self._cap_left)
+        finally:
+            self._refreshing -= 1
+            if not self._refreshing:
+                self._no_refresh.set()
+        self._max_in_window = max(self._max_in_window, sent.window_count)
+        self.refreshed += 1
+        permit._sent = sent
 
     def _granted(self, sent: Sent) -> Permit:
         probe = self._gate.probe_due(sent.t)  # closed, and the pause is over: this one probes
         if probe:
             self._gate.start_probe()
             self._probe_done.clear()
-        self._not_before = sent.next_at
+        self._not_before = sent.next_at  # the same for every send of one lease
+        now = self._clock.now()
+        gap = now - self._last_grant
+        self._gap_s = gap if self._gap_s == math.inf else 0.8 * self._gap_s + 0.2 * gap
+        self._last_grant = now
         self._sent += 1
         self._in_flight += 1
         if self._cap_left is not None:
@@ -196,6 +299,8 @@ class Budget:
         now = self._clock.now()
         rate = self.config.rate
         left = max(rate.count - self._history.count_in_window(now, rate.period_s), 0)
+        if self._stock and self._fresh(self._stock[0], now):
+            left += len(self._stock)  # leased: counted in the history, still ours to send
         if self._cap_left is not None and now < self._cap_until:
             left = min(left, max(self._cap_left, 0))
         return left

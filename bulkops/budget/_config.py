@@ -95,5 +95,9 @@ class BudgetConfig:
 
     @property
     def effective_burst(self) -> int:
-        """The burst actually allowed: at most half the window's count (and at least 1)."""
-        return max(1, min(self.burst, self.rate.count // 2))
+        """The burst actually allowed: at most 1% of the window's count (and at least 1).
+
+        The smoothing bucket sends ``count - burst + 1`` per window once the burst is spent, so
+        a burst above 1% of the count would cost more than 1% of the rate in every window.
+        """
+        return max(1, min(self.burst, self.rate.count // 100))

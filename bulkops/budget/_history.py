@@ -60,6 +60,7 @@ class Sent:
     t: float
     window_count: int
     next_at: float  # as far as this process knows: another may have sent since
+    until: float  # the first instant in another aligned window (of any length) than ``t``
 
 
 class SendHistory:
@@ -113,12 +114,24 @@ class SendHistory:
 
     def try_send(self, now: Callable[[], float], limits: Limits) -> Sent | float:
         """Record one send if every window and bucket allows it now, else return when to retry."""
+        result = self.try_send_many(now, limits, want=1)
+        return result if isinstance(result, float) else result[0]
+
+    def try_send_many(
+        self, now: Callable[[], float], limits: Limits, *, want: int
+    ) -> list[Sent] | float:
+        """Record up to ``want`` sends at once, as many as every window and bucket allows now.
+
+        One transaction for several tasks waiting together: each send is recorded, counted and
+        spaced exactly as if recorded one by one at the same instant. Returns when to retry if
+        not even one is allowed.
+        """
         # now() is read once the write lock is held, so sends are recorded in time order.
         con = self._con
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                result = self._check_and_record(con, now(), limits)
+                result = self._check_and_record(con, now(), limits, max(want, 1))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -127,7 +140,9 @@ class SendHistory:
             raise self._error("record a send", exc) from exc
         return result
 
-    def _check_and_record(self, con: sqlite3.Connection, t: float, limits: Limits) -> Sent | float:
+    def _check_and_record(
+        self, con: sqlite3.Connection, t: float, limits: Limits, want: int
+    ) -> list[Sent] | float:
         stored, tats = self._state(con, t, limits)
         # Every window as of ``t``: one that has ended counts from zero in the current one.
         windows: Windows = {}
@@ -138,21 +153,35 @@ class SendHistory:
         if retry_at > t:
             return retry_at
 
-        windows = {period_s: (idx, count + 1) for period_s, (idx, count) in windows.items()}
-        for bucket in limits.buckets:
-            tats[bucket.key] = bucket.after_send(tats.get(bucket.key, -math.inf), t)
+        rate_period = limits.rate_window.period_s
+        counts: list[int] = []  # the rate window's count with each send
+        while True:
+            windows = {period_s: (idx, count + 1) for period_s, (idx, count) in windows.items()}
+            for bucket in limits.buckets:
+                tats[bucket.key] = bucket.after_send(tats.get(bucket.key, -math.inf), t)
+            counts.append(windows[rate_period][1])
+            if len(counts) >= want:
+                break
+            next_at = _earliest(limits, windows, tats)
+            if next_at > t:
+                break
         con.executemany(
             _UPSERT,
             [(self.tenant, _window_name(p), p, idx, count) for p, (idx, count) in windows.items()]
             + [(self.tenant, b.key, None, 0, tats[b.key]) for b in limits.buckets],
         )
-        cursor = con.execute("INSERT INTO sends (tenant, t) VALUES (?, ?)", (self.tenant, t))
-        assert cursor.lastrowid is not None
+        n = len(counts)
+        values = ", ".join(["(?, ?)"] * n)  # placeholders only
+        cursor = con.execute(f"INSERT INTO sends (tenant, t) VALUES {values}", (self.tenant, t) * n)  # noqa: S608
+        last = cursor.lastrowid
+        assert last is not None
         longest = max(windows)
         if windows[longest][0] != stored[longest][0]:  # the longest window rolled over
             con.execute("DELETE FROM sends WHERE tenant = ? AND t < ?", (self.tenant, t - longest))
-        rate_count = windows[limits.rate_window.period_s][1]
-        return Sent(cursor.lastrowid, t, rate_count, _earliest(limits, windows, tats))
+        next_at = _earliest(limits, windows, tats)
+        until = min(next_window_start(idx, p) for p, (idx, _) in windows.items())
+        # Row ids of one multi-row INSERT inside a write transaction are consecutive.
+        return [Sent(last - n + 1 + i, t, c, next_at, until) for i, c in enumerate(counts)]
 
     def _state(
         self, con: sqlite3.Connection, t: float, limits: Limits
@@ -181,16 +210,22 @@ class SendHistory:
 
     def remove(self, sent: Sent) -> None:
         """Forget a send the gateway refused (Kong does not count a 429): uncount it."""
+        self.remove_many([sent])
+
+    def remove_many(self, sends: list[Sent]) -> None:
+        """Forget sends never made or refused, in one transaction (a window that ended is kept)."""
         con = self._con
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                if con.execute("DELETE FROM sends WHERE id = ?", (sent.id,)).rowcount:
-                    rows = con.execute(
-                        "SELECT name, period_s, idx FROM state"
-                        " WHERE tenant = ? AND period_s IS NOT NULL",
-                        (self.tenant,),
-                    ).fetchall()
+                rows = con.execute(
+                    "SELECT name, period_s, idx FROM state"
+                    " WHERE tenant = ? AND period_s IS NOT NULL",
+                    (self.tenant,),
+                ).fetchall()
+                for sent in sends:
+                    if not con.execute("DELETE FROM sends WHERE id = ?", (sent.id,)).rowcount:
+                        continue  # already removed, or pruned with its window
                     con.executemany(
                         "UPDATE state SET value = value - 1"
                         " WHERE tenant = ? AND name = ? AND value > 0",

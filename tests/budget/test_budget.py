@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bulkops.budget import Budget, BudgetConfig, FakeClock, Rate, SendHistory
+from bulkops.budget import Budget, BudgetConfig, FakeClock, Permit, Rate, SendHistory
 
 from .spy import Spy, max_aligned, max_sliding, per_window
 
@@ -227,9 +228,79 @@ async def test_eta_edges() -> None:
     clock = FakeClock(START + 5.0)
     budget = Budget(FAST, clock=clock)
     assert budget.eta_s(0) == 0.0
-    assert budget.eta_s(1) == pytest.approx(10.0 / 995)
+    assert budget.eta_s(1) == pytest.approx(10.0 / 996 + 1e-6)
     etas = [budget.eta_s(n) for n in (1, 400, 500, 1000, 2000, 5000)]
     assert etas == sorted(etas)
     budget.observe(remaining_hour=10)  # nothing left this window (10 - reserve)
     assert budget.eta_s(1) >= 5.0  # waits for the next window
     budget.close()
+
+
+async def test_at_high_rates_one_transaction_leases_several_sends() -> None:
+    """A lifted cap: sends recorded several at a time, taken from the stock, limits unchanged."""
+    clock = FakeClock(START + 0.5)
+    config = BudgetConfig(rate=Rate(10**7, 10.0), per_second=10**9, burst=10, tenant="t")
+    history = SendHistory(None, tenant="t")
+    budget = Budget(config, history=history, clock=clock)
+    calls = 0
+    real = history.try_send_many
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    history.try_send_many = counting  # type: ignore[method-assign]
+    grants = []
+    for _ in range(1000):  # a fast worker: 2,000 requests a second
+        async with budget.acquire() as permit:
+            grants.append(permit.sent_at)
+        await clock.sleep(0.0005)
+    assert max_sliding(grants, 1e-6) <= 10  # never more at once than the burst
+    assert calls <= len(grants) / 4
+    assert budget.stats.sent == 1000
+    budget.close()
+    assert history.count_in_window(clock.now(), 10.0) == 1000  # leased and unused: uncounted
+    history.close()
+
+
+async def test_a_permit_whose_window_ends_before_the_send_is_counted_in_the_next() -> None:
+    clock = FakeClock(START + 9.999)
+    config = BudgetConfig(rate=Rate(100, 10.0), per_second=10**6, tenant="t")
+    budget = Budget(config, clock=clock)
+    async with budget.acquire() as permit:
+        assert budget.stats.sent_in_window == 1
+        await budget.refresh(permit)  # same window: nothing to do
+        assert budget.refreshed == 0
+        clock.advance(0.002)  # the intent's fsync took us past the boundary
+        await budget.refresh(permit)
+        assert budget.refreshed == 1
+        assert permit.sent_at >= START + 10.0
+        con = budget._history._con
+        assert (
+            con.execute("SELECT count(*) FROM sends WHERE t < ?", (START + 10.0,)).fetchone()[0]
+            == 0
+        )
+        assert budget.stats.sent_in_window == 1
+    budget.close()
+
+
+async def test_sends_recorded_for_tasks_that_left_are_uncounted_on_close() -> None:
+    clock = FakeClock(START + 1.0)
+    config = BudgetConfig(rate=Rate(10_000, 10.0), per_second=10**6, tenant="t")
+    history = SendHistory(None, tenant="t")
+    budget = Budget(config, history=history, clock=clock)
+    await budget._lock.acquire()  # hold the line so that the others queue
+    waiters = [asyncio.create_task(budget._grant()) for _ in range(5)]
+    await asyncio.sleep(0)
+    budget._lock.release()
+    await waiters[0]  # records one send for each task queued: 5
+    for task in waiters[1:]:
+        task.cancel()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    granted = [r for r in results if isinstance(r, Permit)]
+    assert 1 <= len(granted) < 5
+    assert history.count_in_window(clock.now(), 10.0) == 5
+    budget.close()
+    assert history.count_in_window(clock.now(), 10.0) == len(granted)
+    history.close()

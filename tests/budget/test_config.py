@@ -89,7 +89,9 @@ def test_config_rejects_nonsense(kwargs: dict[str, object], fragment: str) -> No
         BudgetConfig(**kwargs)  # type: ignore[arg-type]
 
 
-def test_burst_is_at_most_half_the_count() -> None:
+def test_burst_is_at_most_one_percent_of_the_count() -> None:
+    """A bigger burst would cost more than 1% of the rate in every window (see _limits)."""
     assert BudgetConfig(rate=Rate(9000, 3600.0)).effective_burst == 10
-    assert BudgetConfig(rate=Rate(6, 60.0)).effective_burst == 3
+    assert BudgetConfig(rate=Rate(450, 1.0)).effective_burst == 4
+    assert BudgetConfig(rate=Rate(6, 60.0)).effective_burst == 1
     assert BudgetConfig(rate=Rate(1, 60.0)).effective_burst == 1

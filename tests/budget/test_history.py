@@ -173,3 +173,29 @@ def test_a_closed_history_raises_our_error() -> None:
     history.close()
     with pytest.raises(CheckpointError, match="record a send"):
         history.try_send(Ticker(HOUR), limits())
+
+
+def test_several_sends_in_one_transaction_stop_at_the_window() -> None:
+    lim = limits(count=5, period_s=10.0)
+    with SendHistory(None, tenant="t") as history:
+        batch = history.try_send_many(Ticker(HOUR + 1.0), lim, want=8)
+        assert isinstance(batch, list)
+        assert [s.window_count for s in batch] == [1, 2, 3, 4, 5]
+        assert [s.id for s in batch] == list(range(batch[0].id, batch[0].id + 5))
+        assert history.count_in_window(HOUR + 1.0, 10.0) == 5
+        assert history.try_send_many(Ticker(HOUR + 2.0), lim, want=3) == HOUR + 10.0
+        history.remove(batch[3])  # each send of a batch can be uncounted on its own
+        assert history.count_in_window(HOUR + 2.0, 10.0) == 4
+
+
+def test_several_sends_in_one_transaction_stop_at_the_burst() -> None:
+    lim = Limits.from_config(BudgetConfig(rate=Rate(1000, 10.0), burst=5, per_second=10**6))
+    with SendHistory(None, tenant="t") as history:
+        one_by_one = fill(history, lim, Ticker(HOUR), 10)
+        at_once = sum(1 for r in one_by_one if isinstance(r, Sent))
+    with SendHistory(None, tenant="t") as history:
+        first = history.try_send_many(Ticker(HOUR), lim, want=50)
+        assert isinstance(first, list) and len(first) == at_once  # as one by one would
+        assert 4 <= at_once <= 5  # the burst (the 5th may be an ulp later)
+        again = history.try_send_many(Ticker(HOUR), lim, want=50)
+        assert isinstance(again, float) and again > HOUR
