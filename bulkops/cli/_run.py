@@ -27,11 +27,10 @@ from bulkops.cli._common import (
     out,
     run_async,
 )
-from bulkops.engine import RunOptions
 from bulkops.errors import BulkopsError, ConfigError
 
 if TYPE_CHECKING:
-    from bulkops.engine import Engine, Progress
+    from bulkops.engine import Engine, Progress, RunOptions
     from bulkops.job import JobConfig, JobResult
     from bulkops.planner import Plan
     from bulkops.store import RunInfo, Store

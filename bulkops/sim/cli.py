@@ -9,13 +9,15 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bulkops.sim.config import SimConfig
 from bulkops.sim.faults import Faults
-from bulkops.sim.server import Simulator
+
+if TYPE_CHECKING:
+    from bulkops.sim.server import Simulator
 
 __all__ = ["is_loopback", "main", "sim_command"]
 
@@ -155,6 +157,8 @@ def sim_command(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    from bulkops.sim.server import Simulator  # here: `bulkops --help` does not load the server
+
     sim = Simulator(config)
     token = sim.add_token(label="cli")
     if token_file is not None:
