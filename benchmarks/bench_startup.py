@@ -1,0 +1,123 @@
+"""Command start to first request, against the floor of Python + aiohttp sending one request.
+
+Each round starts, in turn:
+
+- ``floor``: ``python -c`` importing asyncio and aiohttp and sending one POST (what no Python
+  client can beat);
+- ``help``: ``python -m bulkops --help`` to its exit;
+- ``run``: ``python -m bulkops run job.csv --yes --quiet`` on a 10-row manifest, against a
+  simulator in its own process; the figure is the time from starting the process to the first
+  request in the simulator's ledger (a new database each round: manifest ingest included).
+
+Target: run ≤ 0.5 s. Also prints ``-X importtime`` of ``bulkops run``'s imports, top 12 by
+cumulative time.
+
+    /work/venv/bin/python benchmarks/bench_startup.py [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from bench_engine import Sim, device_ids, machine, write_manifest
+
+FLOOR = """
+import asyncio, sys, aiohttp
+async def main():
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer " + sys.argv[2]}) as s:
+        async with s.post(sys.argv[1]) as r:
+            await r.read()
+asyncio.run(main())
+"""
+
+
+def first_request_after(ledger: Path, seen: int, started: float) -> float:
+    """Seconds from ``started`` to the first ledger entry after the ``seen`` first ones."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        lines = ledger.read_bytes().splitlines() if ledger.exists() else []
+        if len(lines) > seen:
+            return float(orjson.loads(lines[seen])["t_real"]) - started
+        time.sleep(0.01)
+    raise SystemExit("no request reached the simulator")
+
+
+def ledger_size(ledger: Path) -> int:
+    return len(ledger.read_bytes().splitlines()) if ledger.exists() else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        sim = Sim(tmp, devices=50, hour_limit=10**9, second_limit=10**9)
+        try:
+            ids = device_ids(50)
+            manifest = write_manifest(tmp / "job.csv", ids[:10])
+            env = dict(os.environ, IRU_API_TOKEN=sim.token, BULKOPS_STATE_DIR=str(tmp / "state"))
+            times: dict[str, list[float]] = {"floor": [], "help": [], "run": []}
+            for r in range(args.rounds):
+                seen = ledger_size(sim.ledger_path)
+                start = time.time()
+                url = f"{sim.url}/api/v1/devices/{ids[0]}/action/blankpush"
+                subprocess.run([py, "-c", FLOOR, url, sim.token], check=True)
+                times["floor"].append(first_request_after(sim.ledger_path, seen, start))
+
+                start = time.perf_counter()
+                subprocess.run([py, "-m", "bulkops", "--help"], check=True, capture_output=True)
+                times["help"].append(time.perf_counter() - start)
+
+                seen = ledger_size(sim.ledger_path)
+                start = time.time()
+                cmd = [py, "-m", "bulkops", "run", str(manifest), "--yes", "--quiet"]
+                cmd += ["--base-url", sim.url, "--db", str(tmp / f"run-{r}.db")]
+                cmd += ["--out", str(tmp / f"reports-{r}")]
+                proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+                times["run"].append(first_request_after(sim.ledger_path, seen, start))
+                proc.wait()
+            imports = subprocess.run(
+                [py, "-X", "importtime", "-c", "import bulkops.cli, bulkops.job"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stderr
+        finally:
+            sim.stop()
+    print(f"machine: {machine()}\n")
+    print(f"Start-up, median of {args.rounds} rounds (interleaved)\n")
+    print("| | seconds | × floor |")
+    print("|---|---|---|")
+    floor = statistics.median(times["floor"])
+    labels = {
+        "floor": "floor: python + aiohttp, one POST (start → request at the server)",
+        "help": "`bulkops --help` (start → exit)",
+        "run": "`bulkops run` 10 rows (start → first request at the server)",
+    }
+    for key, label in labels.items():
+        med = statistics.median(times[key])
+        print(f"| {label} | **{med:.3f}** | {med / floor:.1f}× |")
+    rows = []
+    for line in imports.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) == 3 and parts[0].strip().isdigit():
+            rows.append((int(parts[1]), int(parts[0]), parts[2].strip()))
+    print("\n`-X importtime` of bulkops.cli + bulkops.job, top 12 by cumulative ms:\n")
+    print("| module | cumulative ms | self ms |")
+    print("|---|---|---|")
+    for cum, own, name in sorted(rows, reverse=True)[:12]:
+        print(f"| {name} | {cum / 1000:.1f} | {own / 1000:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
