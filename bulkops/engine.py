@@ -2,9 +2,11 @@
 
 One pass of a run is: recover items a killed process left in ``sending`` (resend what is safe to
 repeat, reconcile the rest), then stream ``pending`` items in manifest order through a bounded
-queue to a few workers.  Each worker resolves the device, waits for the budget, commits its
-intent, sends, and queues the outcome.  Nothing here knows an action by name: the catalogue says
-what is safe to repeat and where a secret comes back.
+queue to a few workers.  Each worker hands its item to the ``Sender`` (``bulkops._sending``),
+which waits for the budget, commits the intent, sends, and queues the outcome; the engine keeps
+the counts the canary and ``--max-failure-rate`` judge, and every stop goes through one ``Stop``.
+Nothing here knows an action by name: the catalogue says what is safe to repeat and where a
+secret comes back.
 """
 
 from __future__ import annotations
@@ -12,41 +14,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
-from bulkops.actions import ACTIONS, Action, Request
+from bulkops._sending import Sender
+from bulkops._stop import EXIT_ABORTED, EXIT_FAILED, EXIT_INTERRUPTED, Held, Stop
+from bulkops.actions import ACTIONS
 from bulkops.client import KandjiClient
-from bulkops.errors import (
-    ApiError,
-    AuthError,
-    BadResponse,
-    NotFound,
-    PermissionDenied,
-    RunAborted,
-    ServerError,
-    StatusError,
-    TransportError,
-)
+from bulkops.errors import RunAborted
 from bulkops.reconcile import reconcile
-from bulkops.retry import CircuitBreaker, ErrorKind, RetryPolicy, RetryQuota
 from bulkops.schedule import TimeWindow
 from bulkops.store import RunInfo, Store, WorkItem
 
 __all__ = ["EXIT_ABORTED", "EXIT_FAILED", "EXIT_INTERRUPTED", "Engine", "Progress", "RunOptions"]
 
 log = logging.getLogger("bulkops")
-
-EXIT_FAILED = 1
-EXIT_ABORTED = 3
-EXIT_INTERRUPTED = 130
-
-_ALREADY_QUEUED = "command already running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +71,6 @@ class Progress:
         return sum(self.counts[s] for s in ("succeeded", "failed", "skipped", "unknown"))
 
 
-class _Held(Exception):  # a signal inside the engine, never raised to callers
-    """The run is stopping: this item was not sent and stays pending."""
-
-
 class Engine:
     """Drives one run to completion (or to a clean, resumable stop)."""
 
@@ -107,13 +88,17 @@ class Engine:
         self._run = run
         self._opts = options
         self._on_progress = on_progress
-        self._policy = RetryPolicy(max_attempts=options.max_attempts)
-        self._quota = RetryQuota()
-        self._breaker = CircuitBreaker()
-        self._rng = random.Random()
-        self._denied: dict[str, str] = {}
-        self._stopping = asyncio.Event()
-        self._abort: RunAborted | None = None
+        self._stop = Stop()
+        self._sender = Sender(
+            store=store,
+            client=client,
+            run_id=run.run_id,
+            stop=self._stop,
+            complete=self._complete,
+            max_attempts=options.max_attempts,
+            verify=options.verify,
+            reconcile_skew_s=options.reconcile_skew_s,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._pass_done = 0
         self._canary_size = 0
@@ -126,12 +111,12 @@ class Engine:
     def request_stop(self) -> None:
         """Take no new items; let those in flight finish (first Ctrl-C)."""
         self.progress.note = "stopping: finishing requests in flight…"
-        self._stopping.set()
+        self._stop.set()
 
     def abort_now(self) -> None:
         """Stop at once (second Ctrl-C); items in flight stay ``sending`` for the next resume."""
         self.progress.note = "stopping now"
-        self._stopping.set()
+        self._stop.set()
         for task in self._tasks:
             task.cancel()
 
@@ -158,9 +143,9 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
             await self._finish()
-        if self._abort is not None:
-            raise self._abort
-        if self._stopping.is_set() and self._remaining() > 0:
+        if self._stop.reason is not None:
+            raise self._stop.reason
+        if self._stop.is_set() and self._remaining() > 0:
             raise RunAborted(
                 "interrupted; run the same command again to resume", exit_code=EXIT_INTERRUPTED
             )
@@ -176,7 +161,7 @@ class Engine:
         self.progress.requests = stats.sent
         self.progress.rate_limited = self._client.rate_limited
         remaining = self._remaining()
-        status = "done" if remaining == 0 else ("aborted" if self._abort else "interrupted")
+        status = "done" if remaining == 0 else ("aborted" if self._stop.reason else "interrupted")
         await store.call(
             store.set_run,
             run_id,
@@ -237,7 +222,7 @@ class Engine:
         after = 0
         sent = 0
         try:
-            while not self._stopping.is_set():
+            while not self._stop.is_set():
                 batch = await store.call(
                     store.fetch, run_id, states=("pending",), after_line=after, limit=500
                 )
@@ -245,7 +230,7 @@ class Engine:
                     break
                 for item in batch:
                     await self._wait_for_window()
-                    if self._stopping.is_set():
+                    if self._stop.is_set():
                         break
                     await queue.put(item)
                     after = item.line
@@ -259,25 +244,24 @@ class Engine:
     async def _worker(self, queue: asyncio.Queue[WorkItem | None]) -> None:
         failure: Exception | None = None
         while (item := await queue.get()) is not None:
-            if self._stopping.is_set():
+            if self._stop.is_set():
                 continue
             try:
                 await self._process(item)
-            except _Held:
+            except Held:
                 continue  # not sent: it stays pending for the resume
             except RunAborted as exc:
-                self._abort = self._abort or exc
-                self._stopping.set()
+                self._stop.abort(exc)
             except Exception as exc:  # the store failed (locked, disk full…): stop, keep draining
                 failure = failure or exc  # so the producer is never left waiting on a full queue
-                self._stopping.set()
+                self._stop.set()
         if failure is not None:
             raise failure
 
     async def _wait_for_window(self) -> None:
         """Outside ``--window``: wait (waking for a stop) until it opens."""
         window = self._opts.window
-        while window is not None and not self._stopping.is_set():
+        while window is not None and not self._stop.is_set():
             wait = window.wait_s(datetime.now())
             if wait <= 0:
                 self.progress.note = ""
@@ -286,7 +270,7 @@ class Engine:
                 f"waiting for the send window {window} (opens in {int(wait // 60)} min)"
             )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=min(wait, 30.0))
+                await asyncio.wait_for(self._stop.wait(), timeout=min(wait, 30.0))
 
     async def _judge_canary(self, size: int) -> None:
         """Wait for the canary items' outcomes; stop the run unless every one succeeded."""
@@ -295,198 +279,30 @@ class Engine:
         if self._pass_done >= size:
             self._canary_done.set()
         else:
-            stop = asyncio.ensure_future(self._stopping.wait())
+            stopped = asyncio.ensure_future(self._stop.wait())
             try:
                 await asyncio.wait(
-                    {stop, asyncio.ensure_future(self._canary_done.wait())},
+                    {stopped, asyncio.ensure_future(self._canary_done.wait())},
                     return_when=asyncio.FIRST_COMPLETED,
                 )
             finally:
-                stop.cancel()
+                stopped.cancel()
         self.progress.note = ""
         bad = self._pass_bad
-        if bad and self._abort is None:
-            self._abort = RunAborted(
-                f"canary: {bad} of the first {size} items did not succeed (see the reports); "
-                "nothing more was sent. Fix the cause and run the same command to continue",
-                exit_code=EXIT_ABORTED,
+        if bad and self._stop.reason is None:
+            self._stop.abort(
+                RunAborted(
+                    f"canary: {bad} of the first {size} items did not succeed (see the reports); "
+                    "nothing more was sent. Fix the cause and run the same command to continue",
+                    exit_code=EXIT_ABORTED,
+                )
             )
-            self._stopping.set()
 
     # ---- one item -----------------------------------------------------------------------
 
     async def _process(self, item: WorkItem) -> None:
-        action = ACTIONS[item.action]
-        request = item.request
-        if request is None:
-            if item.device_id is None:  # resolution decides every serial row before dispatch
-                self._complete(item, "failed", None, "not resolved: serial number lookup missing")
-                return
-            request = action.request(item.device_id, item.params)
-        if request.permission in self._denied:
-            self._complete(item, "failed", 403, self._denied[request.permission])
-            return
-        await self._send(item, action, request)
-
-    async def _send(self, item: WorkItem, action: Action, request: Request) -> None:
-        store, run_id = self._store, self._run.run_id
-        attempt = 0
-        while True:
-            attempt += 1
-            self._breaker.record(retried=attempt > 1)
-            try:
-                reply = await self._client.request(
-                    request.method,
-                    request.path,
-                    json=request.body,
-                    before_send=partial(self._intent, item),
-                    after_refusal=partial(self._refused, item),
-                )
-            except AuthError as exc:
-                store.release(run_id, item.line)
-                raise self._auth_abort(exc) from None
-            except PermissionDenied:
-                why = (
-                    f"the API token lacks the permission {request.permission}; "
-                    "enable it in Access > API tokens"
-                )
-                self._denied.setdefault(request.permission, why)
-                self._complete(item, "failed", 403, why)
-                return
-            except NotFound as exc:
-                # A repeat: this process's retry, or a resend after a stop (sent_at is kept).
-                if request.method == "DELETE" and (attempt > 1 or item.sent_at is not None):
-                    self._complete(item, "succeeded", 404, "already deleted")
-                else:
-                    self._complete(item, "failed", 404, f"device not found ({exc.detail})")
-                return
-            except StatusError as exc:
-                if isinstance(exc, ServerError):
-                    if await self._retry(item, action, "5xx", attempt, exc):
-                        continue
-                    return
-                if _ALREADY_QUEUED in exc.detail.lower() and action.safe_to_repeat:
-                    self._complete(item, "succeeded", exc.status, "already queued on the device")
-                else:
-                    self._complete(item, "failed", exc.status, exc.detail)
-                return
-            except TransportError as exc:
-                kind: ErrorKind = "reset_after_send" if exc.maybe_applied else "connect"
-                if exc.timed_out:
-                    kind = "timeout"
-                if await self._retry(item, action, kind, attempt, exc):
-                    continue
-                return
-            except BadResponse as exc:
-                if await self._retry(item, action, "bad_response", attempt, exc):
-                    continue
-                return
-            self._quota.success()
-            secret = None
-            if action.secret_key and isinstance(reply.data, dict):
-                value = reply.data.get(action.secret_key)
-                secret = str(value) if value is not None else None
-            if action.secret_path and secret is None and item.device_id:
-                secret = await self._read_secret(
-                    action.secret_path.format(device_id=item.device_id)
-                )
-            mismatch = await self._verify(request) if self._opts.verify else None
-            if mismatch:
-                self._complete(item, "failed", reply.status, mismatch)
-            else:
-                self._complete(item, "succeeded", reply.status, None, secret=secret)
-            return
-
-    async def _read_secret(self, path: str) -> str | None:
-        """The secret a response should have carried, read back (an iPhone's lock has none)."""
-        try:
-            data = (await self._client.read(path)).data
-        except ApiError as exc:
-            log.warning("could not read back %s: %s", path, exc)
-            return None
-        return next((str(v) for v in data.values() if v), None) if isinstance(data, dict) else None
-
-    async def _verify(self, request: Request) -> str | None:
-        """Read the record back after a PATCH; a one-line mismatch, or ``None``."""
-        if request.method != "PATCH" or not request.body or "/integrations/" in request.route:
-            return None
-        try:
-            got = (await self._client.read(request.path)).data
-        except ApiError as exc:
-            return f"written, but the read-back failed: {exc}"
-        if not isinstance(got, dict):
-            return "written, but the read-back was not a device record"
-        for key, want in request.body.items():
-            have = got.get(key)
-            if key == "user":
-                have = have.get("id") if isinstance(have, dict) else (have or None)
-            elif key == "tags":
-                have, want = sorted(have or []), sorted(want or [])
-            elif key == "asset_tag":
-                have, want = have or None, want or None
-            if have != want:
-                return f"verify: {key} reads back {have!r}, expected {want!r}"
-        return None
-
-    async def _retry(
-        self, item: WorkItem, action: Action, kind: ErrorKind, attempt: int, exc: ApiError
-    ) -> bool:
-        """Sleep and return True to try again, or record the item's outcome and return False."""
-        decision = self._policy.decide(
-            safe_to_repeat=action.safe_to_repeat,
-            error_kind=kind,
-            attempt=attempt,
-            quota=self._quota,
-        )
-        if decision.retry and not self._breaker.tripped():
-            await asyncio.sleep(self._policy.delay_s(attempt, rng=self._rng))
-            return True
-        if self._breaker.tripped() and self._abort is None:
-            self._abort = RunAborted(
-                f"paused: {self._breaker.reason}; the API looks degraded. "
-                "Run the same command later to resume.",
-                exit_code=EXIT_ABORTED,
-            )
-            self._stopping.set()
-        if decision.retry:  # the pause cut its retry short: it stays open for the resume
-            self._store.release(self._run.run_id, item.line)
-            return False
-        state = "unknown" if decision.outcome == "unknown" else "failed"
-        detail = f"{exc} ({decision.reason})"
-        secret = None
-        if state == "unknown" and item.device_id:
-            # Settle it now, while it is fresh: a request applied before the connection broke
-            # already shows in the device's command list (one read; never a resend).
-            verdict = await reconcile(
-                self._client,
-                action,
-                device_id=item.device_id,
-                sent_at=item.sent_at or time.time() - 60.0,
-                skew_s=self._opts.reconcile_skew_s,
-            )
-            if verdict.state == "succeeded":
-                state, detail, secret = "succeeded", f"{exc}; {verdict.detail}", verdict.secret
-        self._complete(item, state, getattr(exc, "status", None), detail, secret=secret)
-        return False
-
-    async def _intent(self, item: WorkItem) -> None:
-        """Commit the intent to send; once the run is aborted (token refused, breaker), the
-        workers still waiting for the budget send nothing: their items stay pending."""
-        if self._abort is not None:
-            raise self._abort
-        if self._stopping.is_set():
-            raise _Held  # Ctrl-C: in-flight requests finish, nothing new leaves
-        await self._store.mark_sending(self._run.run_id, item.line, device_id=item.device_id)
-
-    async def _refused(self, item: WorkItem) -> None:
-        self._store.release(self._run.run_id, item.line)
-
-    def _auth_abort(self, exc: AuthError) -> RunAborted:
-        return RunAborted(
-            f"the API token was refused ({exc.detail}); set a valid token and run the same "
-            "command again to resume",
-            exit_code=EXIT_ABORTED,
-        )
+        """Take one item from its request to its outcome."""
+        await self._sender.process(item)
 
     def _complete(
         self,
@@ -519,15 +335,16 @@ class Engine:
             limit is not None
             and self._pass_done >= self._opts.failure_sample
             and self._pass_bad * 100.0 / self._pass_done > limit
-            and self._abort is None
+            and self._stop.reason is None
         ):
-            self._abort = RunAborted(
-                f"stopped: {self._pass_bad} of {self._pass_done} items failed, above "
-                f"--max-failure-rate {limit:g}%; fix the cause and run the same command "
-                "to continue",
-                exit_code=EXIT_ABORTED,
+            self._stop.abort(
+                RunAborted(
+                    f"stopped: {self._pass_bad} of {self._pass_done} items failed, above "
+                    f"--max-failure-rate {limit:g}%; fix the cause and run the same command "
+                    "to continue",
+                    exit_code=EXIT_ABORTED,
+                )
             )
-            self._stopping.set()
 
     # ---- progress -------------------------------------------------------------------------
 

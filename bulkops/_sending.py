@@ -1,0 +1,273 @@
+"""Sending one item: its request, the retries the catalogue allows, and the outcome it ends with.
+
+The engine's workers hand each item to one ``Sender``.  It commits the item's intent once the
+budget grants the slot and before the request leaves, puts an item refused before it reached the
+server (429, 401) back to ``pending``, retries only what is safe to repeat, settles an
+``unknown`` with one read of the device's commands, reads a PATCH back under ``--verify``, and
+hands every outcome to the engine's ``Complete``.  Nothing here knows an action by name: the
+catalogue says what is safe to repeat and where a secret comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from functools import partial
+from typing import Any, Protocol
+
+from bulkops._stop import EXIT_ABORTED, Held, Stop
+from bulkops.actions import ACTIONS, Action, Request
+from bulkops.client import KandjiClient
+from bulkops.errors import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    NotFound,
+    PermissionDenied,
+    RunAborted,
+    ServerError,
+    StatusError,
+    TransportError,
+)
+from bulkops.reconcile import reconcile
+from bulkops.retry import CircuitBreaker, ErrorKind, RetryPolicy, RetryQuota
+from bulkops.store import Store, WorkItem
+
+__all__ = ["Complete", "Sender", "read_back_mismatch"]
+
+log = logging.getLogger("bulkops")
+
+_ALREADY_QUEUED = "command already running"
+
+
+class Complete(Protocol):
+    """Records an item's outcome (the engine's bookkeeping)."""
+
+    def __call__(
+        self,
+        item: WorkItem,
+        state: str,
+        http_status: int | None,
+        error: str | None,
+        *,
+        secret: str | None = None,
+    ) -> None: ...
+
+
+class Sender:
+    """Takes one item at a time from its request to its outcome."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        client: KandjiClient,
+        run_id: str,
+        stop: Stop,
+        complete: Complete,
+        max_attempts: int,
+        verify: bool,
+        reconcile_skew_s: float,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._run_id = run_id
+        self._stop = stop
+        self._complete = complete
+        self._verify_writes = verify
+        self._reconcile_skew_s = reconcile_skew_s
+        self._policy = RetryPolicy(max_attempts=max_attempts)
+        self._quota = RetryQuota()
+        self._breaker = CircuitBreaker()
+        self._rng = random.Random()
+        self._denied: dict[str, str] = {}
+
+    async def process(self, item: WorkItem) -> None:
+        """Send the item (unless it cannot be) and record its outcome.
+
+        Raises ``Held`` when the run stopped before the request left (the item stays pending)
+        and ``RunAborted`` when the token is refused.
+        """
+        action = ACTIONS[item.action]
+        request = item.request
+        if request is None:
+            if item.device_id is None:  # resolution decides every serial row before dispatch
+                self._complete(item, "failed", None, "not resolved: serial number lookup missing")
+                return
+            request = action.request(item.device_id, item.params)
+        if request.permission in self._denied:
+            self._complete(item, "failed", 403, self._denied[request.permission])
+            return
+        await self._send(item, action, request)
+
+    async def _send(self, item: WorkItem, action: Action, request: Request) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            self._breaker.record(retried=attempt > 1)
+            try:
+                reply = await self._client.request(
+                    request.method,
+                    request.path,
+                    json=request.body,
+                    before_send=partial(self._intent, item),
+                    after_refusal=partial(self._refused, item),
+                )
+            except AuthError as exc:
+                self._store.release(self._run_id, item.line)
+                raise self._auth_abort(exc) from None
+            except PermissionDenied:
+                why = (
+                    f"the API token lacks the permission {request.permission}; "
+                    "enable it in Access > API tokens"
+                )
+                self._denied.setdefault(request.permission, why)
+                self._complete(item, "failed", 403, why)
+                return
+            except NotFound as exc:
+                # A repeat: this process's retry, or a resend after a stop (sent_at is kept).
+                if request.method == "DELETE" and (attempt > 1 or item.sent_at is not None):
+                    self._complete(item, "succeeded", 404, "already deleted")
+                else:
+                    self._complete(item, "failed", 404, f"device not found ({exc.detail})")
+                return
+            except StatusError as exc:
+                if isinstance(exc, ServerError):
+                    if await self._retry(item, action, "5xx", attempt, exc):
+                        continue
+                    return
+                if _ALREADY_QUEUED in exc.detail.lower() and action.safe_to_repeat:
+                    self._complete(item, "succeeded", exc.status, "already queued on the device")
+                else:
+                    self._complete(item, "failed", exc.status, exc.detail)
+                return
+            except TransportError as exc:
+                kind: ErrorKind = "reset_after_send" if exc.maybe_applied else "connect"
+                if exc.timed_out:
+                    kind = "timeout"
+                if await self._retry(item, action, kind, attempt, exc):
+                    continue
+                return
+            except BadResponse as exc:
+                if await self._retry(item, action, "bad_response", attempt, exc):
+                    continue
+                return
+            self._quota.success()
+            secret = None
+            if action.secret_key and isinstance(reply.data, dict):
+                value = reply.data.get(action.secret_key)
+                secret = str(value) if value is not None else None
+            if action.secret_path and secret is None and item.device_id:
+                secret = await self._read_secret(
+                    action.secret_path.format(device_id=item.device_id)
+                )
+            mismatch = await self._verify(request) if self._verify_writes else None
+            if mismatch:
+                self._complete(item, "failed", reply.status, mismatch)
+            else:
+                self._complete(item, "succeeded", reply.status, None, secret=secret)
+            return
+
+    async def _read_secret(self, path: str) -> str | None:
+        """The secret a response should have carried, read back (an iPhone's lock has none)."""
+        try:
+            data = (await self._client.read(path)).data
+        except ApiError as exc:
+            log.warning("could not read back %s: %s", path, exc)
+            return None
+        return next((str(v) for v in data.values() if v), None) if isinstance(data, dict) else None
+
+    async def _verify(self, request: Request) -> str | None:
+        """Read the record back after a PATCH; a one-line mismatch, or ``None``."""
+        if request.method != "PATCH" or not request.body or "/integrations/" in request.route:
+            return None
+        try:
+            got = (await self._client.read(request.path)).data
+        except ApiError as exc:
+            return f"written, but the read-back failed: {exc}"
+        if not isinstance(got, dict):
+            return "written, but the read-back was not a device record"
+        return read_back_mismatch(request.body, got)
+
+    async def _retry(
+        self, item: WorkItem, action: Action, kind: ErrorKind, attempt: int, exc: ApiError
+    ) -> bool:
+        """Sleep and return True to try again, or record the item's outcome and return False."""
+        decision = self._policy.decide(
+            safe_to_repeat=action.safe_to_repeat,
+            error_kind=kind,
+            attempt=attempt,
+            quota=self._quota,
+        )
+        if decision.retry and not self._breaker.tripped():
+            await asyncio.sleep(self._policy.delay_s(attempt, rng=self._rng))
+            return True
+        if self._breaker.tripped() and self._stop.reason is None:
+            self._stop.abort(
+                RunAborted(
+                    f"paused: {self._breaker.reason}; the API looks degraded. "
+                    "Run the same command later to resume.",
+                    exit_code=EXIT_ABORTED,
+                )
+            )
+        if decision.retry:  # the pause cut its retry short: it stays open for the resume
+            self._store.release(self._run_id, item.line)
+            return False
+        state = "unknown" if decision.outcome == "unknown" else "failed"
+        detail = f"{exc} ({decision.reason})"
+        secret = None
+        if state == "unknown" and item.device_id:
+            # Settle it now, while it is fresh: a request applied before the connection broke
+            # already shows in the device's command list (one read; never a resend).
+            verdict = await reconcile(
+                self._client,
+                action,
+                device_id=item.device_id,
+                sent_at=item.sent_at or time.time() - 60.0,
+                skew_s=self._reconcile_skew_s,
+            )
+            if verdict.state == "succeeded":
+                state, detail, secret = "succeeded", f"{exc}; {verdict.detail}", verdict.secret
+        self._complete(item, state, getattr(exc, "status", None), detail, secret=secret)
+        return False
+
+    async def _intent(self, item: WorkItem) -> None:
+        """Commit the intent to send; once the run is aborted (token refused, breaker), the
+        workers still waiting for the budget send nothing: their items stay pending."""
+        if self._stop.reason is not None:
+            raise self._stop.reason
+        if self._stop.is_set():
+            raise Held  # Ctrl-C: in-flight requests finish, nothing new leaves
+        await self._store.mark_sending(self._run_id, item.line, device_id=item.device_id)
+
+    async def _refused(self, item: WorkItem) -> None:
+        self._store.release(self._run_id, item.line)
+
+    def _auth_abort(self, exc: AuthError) -> RunAborted:
+        return RunAborted(
+            f"the API token was refused ({exc.detail}); set a valid token and run the same "
+            "command again to resume",
+            exit_code=EXIT_ABORTED,
+        )
+
+
+def read_back_mismatch(body: Mapping[str, Any], got: Mapping[str, Any]) -> str | None:
+    """The first field of a PATCH ``body`` the record ``got`` back does not match, or ``None``.
+
+    ``user`` is sent as an id and may read back as an object; ``tags`` compare in any order; an
+    empty ``asset_tag`` is the same as none.
+    """
+    for key, want in body.items():
+        have = got.get(key)
+        if key == "user":
+            have = have.get("id") if isinstance(have, dict) else (have or None)
+        elif key == "tags":
+            have, want = sorted(have or []), sorted(want or [])
+        elif key == "asset_tag":
+            have, want = have or None, want or None
+        if have != want:
+            return f"verify: {key} reads back {have!r}, expected {want!r}"
+    return None
