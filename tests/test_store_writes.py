@@ -9,7 +9,7 @@ from typing import Any
 
 from bulkops.manifest import open_manifest
 from bulkops.store import Store
-from bulkops.store._store import _COMPLETE, _INTENT, _RELEASE, _runs
+from bulkops.store._writer import _COMPLETE, _INTENT, _RELEASE, _runs
 
 IDS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1, 201)]
 

@@ -5,7 +5,8 @@ row (the intent) is committed, fsynced, before its request leaves; a completion 
 along with the next commit (or a short linger timer), so at high rates one fsync covers many items
 while no request is ever sent whose intent is not on disk.
 
-All SQLite work runs on one dedicated thread; the event loop only waits on futures.
+All SQLite work runs on one dedicated thread; the event loop only waits on futures.  The queue
+of writes and the task that commits it are ``_writer.Writer``; the transaction is the store's.
 """
 
 from __future__ import annotations
@@ -23,35 +24,16 @@ from typing import Any, TypeVar
 import orjson
 
 from bulkops.actions import Request
-from bulkops.errors import CheckpointError
 from bulkops.store._checks import check_cross_rows
 from bulkops.store._db import connect, sqlite_errors
 from bulkops.store._ingest import insert_items
+from bulkops.store._writer import _COMPLETE, _INTENT, _RELEASE, Write, Writer, _runs
 
 __all__ = ["OUTCOMES", "RunInfo", "Store", "WorkItem"]
 
 T = TypeVar("T")
 
 OUTCOMES = ("succeeded", "failed", "skipped", "unknown")
-_MANY_ROWS = 1000  # writes per phase at most
-
-# The engine's writes, one row each. A commit runs each as one ``executemany`` over its rows
-# (see ``_runs``), so SQLite is entered once per statement, not once per row.
-_INTENT = (
-    "UPDATE items SET state = 'sending', attempts = attempts + 1, sent_at = ?,"
-    " first_sent_at = coalesce(first_sent_at, ?), device_id = coalesce(?, device_id)"
-    " WHERE run_id = ? AND line = ?"
-)
-_COMPLETE = (
-    "UPDATE items SET state = ?, http_status = ?, error = ?,"
-    " secret = coalesce(?, secret), device_id = coalesce(?, device_id),"
-    " preview = coalesce(?, preview), done_at = ? WHERE run_id = ? AND line = ?"
-)
-_RELEASE = (
-    "UPDATE items SET state = 'pending', attempts = max(attempts - 1, 0)"
-    " WHERE run_id = ? AND line = ? AND state = 'sending'"
-)
-_ITEM_WRITES = frozenset({_INTENT, _COMPLETE, _RELEASE})  # their last two arguments: the item
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +81,13 @@ class Store:
     def __init__(self, path: Path | str, *, linger_s: float = 0.02) -> None:
         self.path = Path(path)
         self._conn = connect(self.path)
-        self._linger_s = linger_s
         self._exec: ThreadPoolExecutor | None = None
-        self._writes: list[tuple[str, tuple[Any, ...]]] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._wake: asyncio.Event | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._committer: asyncio.Task[None] | None = None
-        self._failure: CheckpointError | None = None
-        self.commits = 0
+        self._writer = Writer(self._commit, linger_s=linger_s)
+
+    @property
+    def commits(self) -> int:
+        """Group commits so far (one transaction and one fsync each)."""
+        return self._writer.commits
 
     # ---- sync API (CLI, ingest, reports) -------------------------------------------------
 
@@ -261,23 +241,20 @@ class Store:
         preview: str | None,
     ) -> None:
         """Queue the exact request resolution planned for an item."""
-        self._writes.append(
+        self._writer.queue(
+            "UPDATE items SET req_method = ?, req_route = ?, req_device = ?, req_body = ?,"
+            " device_id = coalesce(?, device_id), preview = ? WHERE run_id = ? AND line = ?",
             (
-                "UPDATE items SET req_method = ?, req_route = ?, req_device = ?, req_body = ?,"
-                " device_id = coalesce(?, device_id), preview = ? WHERE run_id = ? AND line = ?",
-                (
-                    request.method,
-                    request.route,
-                    request.device_id,
-                    orjson.dumps(request.body) if request.body is not None else None,
-                    device_id,
-                    preview,
-                    run_id,
-                    line,
-                ),
-            )
+                request.method,
+                request.route,
+                request.device_id,
+                orjson.dumps(request.body) if request.body is not None else None,
+                device_id,
+                preview,
+                run_id,
+                line,
+            ),
         )
-        self._linger()
 
     def results(self, run_id: str) -> Iterator[sqlite3.Row]:
         """Every item of the run with its outcome, in manifest order (streamed)."""
@@ -323,8 +300,7 @@ class Store:
     async def start(self) -> None:
         """Start the writer thread and the committer task on the running loop."""
         self._exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulkops-store")
-        self._wake = asyncio.Event()
-        self._committer = asyncio.create_task(self._commit_loop(), name="bulkops-committer")
+        self._writer.start()
 
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a sync store method on the store's thread."""
@@ -333,14 +309,8 @@ class Store:
 
     async def mark_sending(self, run_id: str, line: int, *, device_id: str | None) -> None:
         """Commit the intent to send this item; returns once it is on disk."""
-        self._raise_if_failed()
         now = time.time()
-        self._writes.append((_INTENT, (now, now, device_id, run_id, line)))
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        assert self._wake is not None
-        self._wake.set()
-        await fut
+        await self._writer.commit(_INTENT, (now, now, device_id, run_id, line))
 
     def complete(
         self,
@@ -355,90 +325,29 @@ class Store:
         preview: str | None = None,
     ) -> None:
         """Queue an item's outcome; it is durable at the next commit (within ``linger_s``)."""
-        self._raise_if_failed()
-        self._writes.append(
-            (
-                _COMPLETE,
-                (state, http_status, error, secret, device_id, preview, time.time(), run_id, line),
-            )
+        self._writer.check()
+        self._writer.queue(
+            _COMPLETE,
+            (state, http_status, error, secret, device_id, preview, time.time(), run_id, line),
+            now=secret is not None,  # a PIN is never left waiting for the linger timer
         )
-        if secret is not None:
-            assert self._wake is not None
-            self._wake.set()  # a PIN is never left waiting for the linger timer
-        else:
-            self._linger()
-
-    def _linger(self) -> None:
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._linger_s, self._wake_up)
 
     def release(self, run_id: str, line: int) -> None:
         """Put an item refused before it reached the server (429, 401) back to ``pending``."""
-        self._writes.append((_RELEASE, (run_id, line)))
-        self._linger()
+        self._writer.queue(_RELEASE, (run_id, line))
 
     async def flush(self) -> None:
         """Wait until every queued write is on disk."""
-        self._raise_if_failed()
-        if not self._writes:
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        assert self._wake is not None
-        self._wake.set()
-        await fut
+        await self._writer.flush()
 
     async def stop(self) -> None:
         """Flush and stop the committer (the database stays open for reports)."""
-        if self._committer is None:
-            return
-        try:
-            await self.flush()
-        finally:
-            self._committer.cancel()
-            await asyncio.gather(self._committer, return_exceptions=True)
-            self._committer = None
+        await self._writer.stop()
 
-    def _wake_up(self) -> None:
-        self._timer = None
-        if self._wake is not None:
-            self._wake.set()
+    async def _commit(self, writes: list[Write]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._exec, self._apply, writes)
 
-    def _raise_if_failed(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-
-    async def _commit_loop(self) -> None:
-        assert self._wake is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            writes, self._writes = self._writes, []
-            waiters, self._waiters = self._waiters, []
-            if not writes:
-                for fut in waiters:
-                    if not fut.done():
-                        fut.set_result(None)
-                continue
-            try:
-                await loop.run_in_executor(self._exec, self._apply, writes)
-            except CheckpointError as exc:
-                self._failure = exc
-                # Writes queued while this commit waited (up to the busy timeout) fail too: no
-                # one may wait forever on an intent this loop will never commit.
-                waiters += self._waiters
-                self._waiters = []
-                for fut in waiters:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                return
-            self.commits += 1
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(None)
-
-    def _apply(self, writes: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _apply(self, writes: list[Write]) -> None:
         conn = self._conn
         with self._sql("write the checkpoint"):
             conn.execute("BEGIN IMMEDIATE")
@@ -450,30 +359,6 @@ class Store:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-
-
-def _runs(
-    writes: list[tuple[str, tuple[Any, ...]]],
-) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """The writes grouped by statement, one group per statement in each phase.
-
-    Writes to different items commute, so a phase gathers writes until one touches an item
-    already written in it: only the order of writes to one item matters (a 429's release, then
-    the next intent). A statement not about one item is a phase of its own.
-    """
-    phase: dict[str, list[tuple[Any, ...]]] = {}
-    keys: set[tuple[Any, Any]] = set()
-    for sql, args in writes:
-        key = (args[-2], args[-1]) if sql in _ITEM_WRITES else None  # (run_id, line)
-        if key is None or key in keys or len(keys) >= _MANY_ROWS:
-            yield from phase.items()
-            phase, keys = {}, set()
-        if key is None:
-            yield sql, [args]
-            continue
-        phase.setdefault(sql, []).append(args)
-        keys.add(key)
-    yield from phase.items()
 
 
 def _run_info(row: tuple[Any, ...]) -> RunInfo:

@@ -1,0 +1,164 @@
+"""Group commits: the checkpoint's small writes, queued and committed many to a transaction.
+
+A write waits in a queue for the next commit.  One that must be on disk before its caller goes on
+(an intent) or must not wait (a secret) wakes the committer at once; the rest ride along within a
+short linger timer, so at high rates one transaction and one fsync cover many items.  ``Writer``
+owns the queue and the committer task; the store gives it the transaction, which runs on the
+store's thread and enters each statement once per phase over its rows (``_runs``), keeping the
+order of the writes to each item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from bulkops.errors import CheckpointError
+
+__all__ = ["Write", "Writer"]
+
+Write = tuple[str, tuple[Any, ...]]  # a statement and its arguments
+
+_MANY_ROWS = 1000  # writes per phase at most
+
+# The engine's writes, one row each. A commit runs each as one ``executemany`` over its rows
+# (see ``_runs``), so SQLite is entered once per statement, not once per row.
+_INTENT = (
+    "UPDATE items SET state = 'sending', attempts = attempts + 1, sent_at = ?,"
+    " first_sent_at = coalesce(first_sent_at, ?), device_id = coalesce(?, device_id)"
+    " WHERE run_id = ? AND line = ?"
+)
+_COMPLETE = (
+    "UPDATE items SET state = ?, http_status = ?, error = ?,"
+    " secret = coalesce(?, secret), device_id = coalesce(?, device_id),"
+    " preview = coalesce(?, preview), done_at = ? WHERE run_id = ? AND line = ?"
+)
+_RELEASE = (
+    "UPDATE items SET state = 'pending', attempts = max(attempts - 1, 0)"
+    " WHERE run_id = ? AND line = ? AND state = 'sending'"
+)
+_ITEM_WRITES = frozenset({_INTENT, _COMPLETE, _RELEASE})  # their last two arguments: the item
+
+
+class Writer:
+    """The queue of writes and the task that commits them, through ``commit``, in groups."""
+
+    def __init__(
+        self, commit: Callable[[list[Write]], Awaitable[None]], *, linger_s: float
+    ) -> None:
+        self._commit = commit
+        self._linger_s = linger_s
+        self._writes: list[Write] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._committer: asyncio.Task[None] | None = None
+        self._failure: CheckpointError | None = None
+        self.commits = 0
+
+    def start(self) -> None:
+        """Start the committer task on the running loop."""
+        self._wake = asyncio.Event()
+        self._committer = asyncio.create_task(self._commit_loop(), name="bulkops-committer")
+
+    def check(self) -> None:
+        """Raise the error a commit failed with, if one did: nothing more will be committed."""
+        if self._failure is not None:
+            raise self._failure
+
+    def queue(self, sql: str, args: tuple[Any, ...], *, now: bool = False) -> None:
+        """Queue a write for the next commit: wake the committer ``now``, or within ``linger_s``."""
+        self._writes.append((sql, args))
+        if now:
+            assert self._wake is not None
+            self._wake.set()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._linger_s, self._wake_up)
+
+    async def commit(self, sql: str, args: tuple[Any, ...]) -> None:
+        """Queue a write and return once it is on disk."""
+        self.check()
+        self._writes.append((sql, args))
+        await self._committed()
+
+    async def flush(self) -> None:
+        """Wait until every queued write is on disk."""
+        self.check()
+        if not self._writes:
+            return
+        await self._committed()
+
+    async def stop(self) -> None:
+        """Flush and stop the committer."""
+        if self._committer is None:
+            return
+        try:
+            await self.flush()
+        finally:
+            self._committer.cancel()
+            await asyncio.gather(self._committer, return_exceptions=True)
+            self._committer = None
+
+    async def _committed(self) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        assert self._wake is not None
+        self._wake.set()
+        await fut
+
+    def _wake_up(self) -> None:
+        self._timer = None
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _commit_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            writes, self._writes = self._writes, []
+            waiters, self._waiters = self._waiters, []
+            if not writes:
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_result(None)
+                continue
+            try:
+                await self._commit(writes)
+            except CheckpointError as exc:
+                self._failure = exc
+                # Writes queued while this commit waited (up to the busy timeout) fail too: no
+                # one may wait forever on an intent this loop will never commit.
+                waiters += self._waiters
+                self._waiters = []
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                return
+            self.commits += 1
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+
+def _runs(writes: list[Write]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """The writes grouped by statement, one group per statement in each phase.
+
+    Writes to different items commute, so a phase gathers writes until one touches an item
+    already written in it: only the order of writes to one item matters (a 429's release, then
+    the next intent). A statement not about one item is a phase of its own.
+    """
+    phase: dict[str, list[tuple[Any, ...]]] = {}
+    keys: set[tuple[Any, Any]] = set()
+    for sql, args in writes:
+        key = (args[-2], args[-1]) if sql in _ITEM_WRITES else None  # (run_id, line)
+        if key is None or key in keys or len(keys) >= _MANY_ROWS:
+            yield from phase.items()
+            phase, keys = {}, set()
+        if key is None:
+            yield sql, [args]
+            continue
+        phase.setdefault(sql, []).append(args)
+        keys.add(key)
+    yield from phase.items()
