@@ -88,7 +88,8 @@ def run_demo(*, devices: int, folder: Path) -> int:
 
 async def _demo(*, devices: int, folder: Path) -> int:
     from bulkops.budget import Rate
-    from bulkops.cli._run import Approval, drive_with_signals, print_result
+    from bulkops.cli._render import print_result
+    from bulkops.cli._run import Approval, drive_with_signals
     from bulkops.client import Connection
     from bulkops.engine import RunOptions
     from bulkops.job import JobConfig, start_run

@@ -1,20 +1,17 @@
-"""``bulkops run``, ``plan`` and ``resume``: parse, confirm, drive, render."""
+"""``bulkops run``, ``plan`` and ``resume``: parse, confirm, drive (shown by ``_render``)."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import signal
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import orjson
 import typer
 
-from bulkops.actions import ACTIONS
 from bulkops.cli._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -22,15 +19,15 @@ from bulkops.cli._common import (
     err,
     exit_code_for,
     fail,
-    human_s,
     is_interactive,
     out,
     run_async,
 )
+from bulkops.cli._render import Renderer, print_plan, print_result
 from bulkops.errors import BulkopsError, ConfigError
 
 if TYPE_CHECKING:
-    from bulkops.engine import Engine, Progress, RunOptions
+    from bulkops.engine import Engine, RunOptions
     from bulkops.job import JobConfig, JobResult
     from bulkops.planner import Plan
     from bulkops.store import RunInfo, Store
@@ -115,36 +112,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def print_plan(plan: Plan) -> None:
-    """The plan as a person reads it: what is sent, what is skipped and why, what it costs."""
-    run = plan.run
-    verb = "continues" if plan.resumed else "has"
-    out.print(f"run {run.run_id} {verb} {run.total} rows from {run.manifest_path} on {run.tenant}")
-    out.print(f"  resolution: {plan.strategy}")
-    for action, n in sorted(plan.actions.items()):
-        flag = "  destructive" if ACTIONS[action].destructive else ""
-        out.print(f"  {action:<18} {n:>8} rows  {plan.sends[action]:>8} to send{flag}")
-    if plan.done_before:
-        out.print(f"  already done in an earlier pass: {plan.done_before}")
-    if plan.skips:
-        out.print(
-            "  skipped, 0 requests: " + " · ".join(f"{k} {n}" for k, n in plan.skips.most_common())
-        )
-    if plan.fields:
-        by_field: dict[str, list[str]] = {}
-        for (f, kind), n in sorted(plan.fields.items()):
-            by_field.setdefault(f, []).append(f"{kind} {n}")
-        out.print("  fields: " + "; ".join(f"{f}: {', '.join(v)}" for f, v in by_field.items()))
-    extra = f" + {plan.verify} read-backs" if plan.verify else ""
-    out.print(
-        f"requests: {plan.reads} reads done · {plan.writes} writes{extra} to send · "
-        f"{plan.window_left} left in this window · ETA {human_s(plan.eta_s)}"
-    )
-    out.print("token permissions needed: " + ", ".join(sorted(plan.permissions)))
-    if plan.plan_csv is not None:
-        out.print(f"plan, row by row: {plan.plan_csv}")
-
-
 @dataclass(frozen=True, slots=True)
 class Approval:
     """What the user allowed on the command line."""
@@ -209,76 +176,6 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
     return replace(options, canary=canary or 0)
 
 
-def print_result(result: JobResult, *, as_json: bool) -> None:
-    """The summary, then where the reports are."""
-    s = result.summary
-    assert s is not None and result.reports is not None
-    if as_json:
-        data = s.as_dict() | {"reports": str(result.reports.folder), "exit_code": result.exit_code}
-        if result.stopped:
-            data["stopped"] = result.stopped
-        out.print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode(), markup=False)
-        return
-    parts = " · ".join(f"{k} {v}" for k, v in s.outcomes.items())
-    out.print(f"run {s.run_id} on {s.tenant}: {s.total} items — {parts}")
-    dur = (s.finished_at or 0) - (s.started_at or 0) if s.started_at and s.finished_at else None
-    out.print(f"requests {s.requests} ({s.rate_limited} × 429) in {human_s(dur)}")
-    files = [
-        p.name
-        for p in (
-            result.reports.results_csv,
-            result.reports.summary_json,
-            result.reports.failed_csv,
-            result.reports.secrets_csv,
-        )
-        if p
-    ]
-    out.print(f"reports: {result.reports.folder}/ ({', '.join(files)})")
-    if result.reports.secrets_csv:
-        out.print(f"unlock PINs are in {result.reports.secrets_csv} (only you can read it)")
-    if result.stopped:
-        err.print(f"stopped: {result.stopped}")
-
-
-class _Renderer:
-    """Live progress on stderr with rich; silent when stderr is not a terminal."""
-
-    def __init__(self, *, quiet: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self._enabled = not quiet and err.is_terminal
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
-            console=err,
-            transient=True,
-        )
-        self._task = self._bar.add_task("sending", total=None, detail="")
-
-    def __enter__(self) -> _Renderer:
-        if self._enabled:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._enabled:
-            self._bar.stop()
-
-    def __call__(self, p: Progress) -> None:
-        if not self._enabled:
-            return
-        c = p.counts
-        per_min = p.requests * 60 / max(time.time() - p.started_at, 1e-3)
-        detail = (
-            f"ok {c['succeeded']} · failed {c['failed']} · skipped {c['skipped']} · "
-            f"unknown {c['unknown']} · requests {p.requests} ({per_min:.0f}/min) · "
-            f"429s {p.rate_limited} · window left {p.window_left} · ETA {human_s(p.eta_s)} {p.note}"
-        )
-        self._bar.update(self._task, total=p.total, completed=p.done, detail=detail)
-
-
 async def drive_with_signals(
     store: Store,
     run: RunInfo,
@@ -332,7 +229,7 @@ async def drive_with_signals(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_sigint)
     try:
-        with _Renderer(quiet=quiet) as render:
+        with Renderer(quiet=quiet) as render:
             result = await drive(
                 store,
                 run,

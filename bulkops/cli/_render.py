@@ -1,0 +1,121 @@
+"""What ``run``, ``plan`` and ``resume`` show: the plan before a run, its progress, its summary.
+
+The plan and the summary go to stdout (the summary as JSON with ``--json``); the live progress
+goes to stderr, only when it is a terminal and not ``--quiet``.  Nothing here decides anything:
+the commands in ``_run`` (and ``demo``) pass in what the library returned.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from bulkops.actions import ACTIONS
+from bulkops.cli._common import err, human_s, out
+
+if TYPE_CHECKING:
+    from bulkops.engine import Progress
+    from bulkops.job import JobResult
+    from bulkops.planner import Plan
+
+
+def print_plan(plan: Plan) -> None:
+    """The plan as a person reads it: what is sent, what is skipped and why, what it costs."""
+    run = plan.run
+    verb = "continues" if plan.resumed else "has"
+    out.print(f"run {run.run_id} {verb} {run.total} rows from {run.manifest_path} on {run.tenant}")
+    out.print(f"  resolution: {plan.strategy}")
+    for action, n in sorted(plan.actions.items()):
+        flag = "  destructive" if ACTIONS[action].destructive else ""
+        out.print(f"  {action:<18} {n:>8} rows  {plan.sends[action]:>8} to send{flag}")
+    if plan.done_before:
+        out.print(f"  already done in an earlier pass: {plan.done_before}")
+    if plan.skips:
+        out.print(
+            "  skipped, 0 requests: " + " · ".join(f"{k} {n}" for k, n in plan.skips.most_common())
+        )
+    if plan.fields:
+        by_field: dict[str, list[str]] = {}
+        for (f, kind), n in sorted(plan.fields.items()):
+            by_field.setdefault(f, []).append(f"{kind} {n}")
+        out.print("  fields: " + "; ".join(f"{f}: {', '.join(v)}" for f, v in by_field.items()))
+    extra = f" + {plan.verify} read-backs" if plan.verify else ""
+    out.print(
+        f"requests: {plan.reads} reads done · {plan.writes} writes{extra} to send · "
+        f"{plan.window_left} left in this window · ETA {human_s(plan.eta_s)}"
+    )
+    out.print("token permissions needed: " + ", ".join(sorted(plan.permissions)))
+    if plan.plan_csv is not None:
+        out.print(f"plan, row by row: {plan.plan_csv}")
+
+
+def print_result(result: JobResult, *, as_json: bool) -> None:
+    """The summary, then where the reports are."""
+    s = result.summary
+    assert s is not None and result.reports is not None
+    if as_json:
+        data = s.as_dict() | {"reports": str(result.reports.folder), "exit_code": result.exit_code}
+        if result.stopped:
+            data["stopped"] = result.stopped
+        out.print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode(), markup=False)
+        return
+    parts = " · ".join(f"{k} {v}" for k, v in s.outcomes.items())
+    out.print(f"run {s.run_id} on {s.tenant}: {s.total} items — {parts}")
+    dur = (s.finished_at or 0) - (s.started_at or 0) if s.started_at and s.finished_at else None
+    out.print(f"requests {s.requests} ({s.rate_limited} × 429) in {human_s(dur)}")
+    files = [
+        p.name
+        for p in (
+            result.reports.results_csv,
+            result.reports.summary_json,
+            result.reports.failed_csv,
+            result.reports.secrets_csv,
+        )
+        if p
+    ]
+    out.print(f"reports: {result.reports.folder}/ ({', '.join(files)})")
+    if result.reports.secrets_csv:
+        out.print(f"unlock PINs are in {result.reports.secrets_csv} (only you can read it)")
+    if result.stopped:
+        err.print(f"stopped: {result.stopped}")
+
+
+class Renderer:
+    """Live progress on stderr with rich; silent when stderr is not a terminal."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._enabled = not quiet and err.is_terminal
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=err,
+            transient=True,
+        )
+        self._task = self._bar.add_task("sending", total=None, detail="")
+
+    def __enter__(self) -> Renderer:
+        if self._enabled:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._enabled:
+            self._bar.stop()
+
+    def __call__(self, p: Progress) -> None:
+        if not self._enabled:
+            return
+        c = p.counts
+        per_min = p.requests * 60 / max(time.time() - p.started_at, 1e-3)
+        detail = (
+            f"ok {c['succeeded']} · failed {c['failed']} · skipped {c['skipped']} · "
+            f"unknown {c['unknown']} · requests {p.requests} ({per_min:.0f}/min) · "
+            f"429s {p.rate_limited} · window left {p.window_left} · ETA {human_s(p.eta_s)} {p.note}"
+        )
+        self._bar.update(self._task, total=p.total, completed=p.done, detail=detail)
