@@ -4,7 +4,7 @@ The engine's workers hand each item to one ``Sender``.  It commits the item's in
 budget grants the slot and before the request leaves, puts an item refused before it reached the
 server (429, 401) back to ``pending``, retries only what is safe to repeat, settles an
 ``unknown`` with one read of the device's commands, reads a PATCH back under ``--verify``, and
-hands every outcome to the engine's ``Complete``.  Nothing here knows an action by name: the
+hands every ``Outcome`` to the engine to record.  Nothing here knows an action by name: the
 catalogue says what is safe to repeat and where a secret comes back.
 """
 
@@ -14,9 +14,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from bulkops._stop import EXIT_ABORTED, Held, Stop
 from bulkops.actions import ACTIONS, Action, Request
@@ -36,25 +37,21 @@ from bulkops.reconcile import reconcile
 from bulkops.retry import CircuitBreaker, ErrorKind, RetryPolicy, RetryQuota
 from bulkops.store import Store, WorkItem
 
-__all__ = ["Complete", "Sender", "read_back_mismatch"]
+__all__ = ["Outcome", "Sender", "read_back_mismatch"]
 
 log = logging.getLogger("bulkops")
 
 _ALREADY_QUEUED = "command already running"
 
 
-class Complete(Protocol):
-    """Records an item's outcome (the engine's bookkeeping)."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an item ended: its state, the HTTP status and error if any, a secret it returned."""
 
-    def __call__(
-        self,
-        item: WorkItem,
-        state: str,
-        http_status: int | None,
-        error: str | None,
-        *,
-        secret: str | None = None,
-    ) -> None: ...
+    state: str
+    http_status: int | None
+    error: str | None
+    secret: str | None = None
 
 
 class Sender:
@@ -67,7 +64,7 @@ class Sender:
         client: KandjiClient,
         run_id: str,
         stop: Stop,
-        complete: Complete,
+        complete: Callable[[WorkItem, Outcome], None],
         max_attempts: int,
         verify: bool,
         reconcile_skew_s: float,
@@ -86,7 +83,7 @@ class Sender:
         self._denied: dict[str, str] = {}
 
     async def process(self, item: WorkItem) -> None:
-        """Send the item (unless it cannot be) and record its outcome.
+        """Send the item (unless it cannot be) and hand its outcome to the engine.
 
         Raises ``Held`` when the run stopped before the request left (the item stays pending)
         and ``RunAborted`` when the token is refused.
@@ -95,11 +92,13 @@ class Sender:
         request = item.request
         if request is None:
             if item.device_id is None:  # resolution decides every serial row before dispatch
-                self._complete(item, "failed", None, "not resolved: serial number lookup missing")
+                self._complete(
+                    item, Outcome("failed", None, "not resolved: serial number lookup missing")
+                )
                 return
             request = action.request(item.device_id, item.params)
         if request.permission in self._denied:
-            self._complete(item, "failed", 403, self._denied[request.permission])
+            self._complete(item, Outcome("failed", 403, self._denied[request.permission]))
             return
         await self._send(item, action, request)
 
@@ -125,14 +124,14 @@ class Sender:
                     "enable it in Access > API tokens"
                 )
                 self._denied.setdefault(request.permission, why)
-                self._complete(item, "failed", 403, why)
+                self._complete(item, Outcome("failed", 403, why))
                 return
             except NotFound as exc:
                 # A repeat: this process's retry, or a resend after a stop (sent_at is kept).
                 if request.method == "DELETE" and (attempt > 1 or item.sent_at is not None):
-                    self._complete(item, "succeeded", 404, "already deleted")
+                    self._complete(item, Outcome("succeeded", 404, "already deleted"))
                 else:
-                    self._complete(item, "failed", 404, f"device not found ({exc.detail})")
+                    self._complete(item, Outcome("failed", 404, f"device not found ({exc.detail})"))
                 return
             except StatusError as exc:
                 if isinstance(exc, ServerError):
@@ -140,9 +139,11 @@ class Sender:
                         continue
                     return
                 if _ALREADY_QUEUED in exc.detail.lower() and action.safe_to_repeat:
-                    self._complete(item, "succeeded", exc.status, "already queued on the device")
+                    self._complete(
+                        item, Outcome("succeeded", exc.status, "already queued on the device")
+                    )
                 else:
-                    self._complete(item, "failed", exc.status, exc.detail)
+                    self._complete(item, Outcome("failed", exc.status, exc.detail))
                 return
             except TransportError as exc:
                 kind: ErrorKind = "reset_after_send" if exc.maybe_applied else "connect"
@@ -166,9 +167,9 @@ class Sender:
                 )
             mismatch = await self._verify(request) if self._verify_writes else None
             if mismatch:
-                self._complete(item, "failed", reply.status, mismatch)
+                self._complete(item, Outcome("failed", reply.status, mismatch))
             else:
-                self._complete(item, "succeeded", reply.status, None, secret=secret)
+                self._complete(item, Outcome("succeeded", reply.status, None, secret=secret))
             return
 
     async def _read_secret(self, path: str) -> str | None:
@@ -231,7 +232,7 @@ class Sender:
             )
             if verdict.state == "succeeded":
                 state, detail, secret = "succeeded", f"{exc}; {verdict.detail}", verdict.secret
-        self._complete(item, state, getattr(exc, "status", None), detail, secret=secret)
+        self._complete(item, Outcome(state, getattr(exc, "status", None), detail, secret=secret))
         return False
 
     async def _intent(self, item: WorkItem) -> None:

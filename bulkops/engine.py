@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bulkops._sending import Sender
+from bulkops._sending import Outcome, Sender
 from bulkops._stop import EXIT_ABORTED, EXIT_FAILED, EXIT_INTERRUPTED, Held, Stop
 from bulkops.actions import ACTIONS
 from bulkops.client import KandjiClient
@@ -197,7 +197,7 @@ class Engine:
                     sent_at=item.sent_at or 0.0,
                     skew_s=self._opts.reconcile_skew_s,
                 )
-                self._complete(item, verdict.state, None, verdict.detail, secret=verdict.secret)
+                self._complete(item, Outcome(verdict.state, None, verdict.detail, verdict.secret))
             await store.flush()
 
     async def _dispatch(self) -> None:
@@ -304,22 +304,15 @@ class Engine:
         """Take one item from its request to its outcome."""
         await self._sender.process(item)
 
-    def _complete(
-        self,
-        item: WorkItem,
-        state: str,
-        http_status: int | None,
-        error: str | None,
-        *,
-        secret: str | None = None,
-    ) -> None:
+    def _complete(self, item: WorkItem, outcome: Outcome) -> None:
+        state = outcome.state
         self._store.complete(
             self._run.run_id,
             item.line,
             state=state,
-            http_status=http_status,
-            error=error,
-            secret=secret,
+            http_status=outcome.http_status,
+            error=outcome.error,
+            secret=outcome.secret,
             device_id=item.device_id,
         )
         self.progress.counts[item.state] -= 1
