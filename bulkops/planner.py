@@ -103,6 +103,7 @@ async def resolve_run(
     if inventory.swept:
         named |= {a for a, _, _ in shape if needs_lookup(ACTIONS[a], by_serial=False)}
     after = 0
+    decided = 0
     both = await store.call(_count_both, store, run_id)  # rows naming an id and a serial
     while serial_rows or named or both:
         batch = await store.call(
@@ -121,6 +122,7 @@ async def resolve_run(
                 params=item.params,
             )
             _record(store, run_id, item.line, decision)
+            decided += 1
     await store.flush()
     if serial_rows:  # a serial may name a device another row names by id
         for line, reason in await store.call(_same_device_rows, store, run_id):
@@ -128,7 +130,7 @@ async def resolve_run(
         await store.flush()
     await store.call(_tally, store, plan, verify)
     if plan_csv is not None:
-        await store.call(write_plan_csv, store, run_id, plan_csv)
+        await store.call(_refresh_plan_csv, store, run_id, plan_csv, keep=resumed and not decided)
     plan.reads = inventory.requests
     plan.permissions |= inventory.permissions | set(after_send(plan.sends, verify=verify))
     plan.plan_csv = plan_csv
@@ -221,6 +223,13 @@ def _tally(store: Store, plan: Plan, verify: bool) -> None:
     ):
         for f, text in orjson.loads(preview).items():
             plan.fields[(f, _preview_kind(text))] += 1
+
+
+def _refresh_plan_csv(store: Store, run_id: str, path: Path, *, keep: bool) -> None:
+    # A resume that decided nothing new keeps the plan.csv it wrote: rewriting a million rows
+    # would cost seconds before the first request (results.csv has the outcomes).
+    if not (keep and path.exists()):
+        write_plan_csv(store, run_id, path)
 
 
 def write_plan_csv(store: Store, run_id: str, path: Path) -> None:

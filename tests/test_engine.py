@@ -232,11 +232,19 @@ async def test_clean_interrupt_then_resume_loses_nothing_and_repeats_nothing(
         first = await drive(store, run, config, on_engine=stop_early)
         assert first.exit_code == 130
         assert 12 <= first.summary.outcomes["succeeded"] < len(rows)
+        plan_csv = first.plan.plan_csv
+        assert plan_csv is not None and plan_csv.exists()
+        planned = plan_csv.read_bytes()
+        plan_csv.write_bytes(planned + b"# kept\n")  # a marker: a rewrite would drop it
         info = store.run(run.run_id)
         assert info is not None and info.status == "interrupted"
-        second = await drive(store, info, config)
+        second = await drive(store, info, config, resumed=True)
     finally:
         store.close()
+    # Nothing new to decide on the resume: the plan it wrote stays (a million-row rewrite
+    # would delay the first request by seconds).
+    assert second.plan.plan_csv == plan_csv
+    assert plan_csv.read_bytes() == planned + b"# kept\n"
     assert second.exit_code == 0
     assert second.summary.outcomes["succeeded"] == len(rows)
     by_serial = {d["serial_number"]: d["device_id"] for d in devices(tenant)}
