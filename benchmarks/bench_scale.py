@@ -118,6 +118,7 @@ def resume(args: argparse.Namespace, tmp: Path, files: dict[str, Path]) -> None:
         env = dict(os.environ, IRU_API_TOKEN=sim.token, BULKOPS_STATE_DIR=str(tmp / "state"))
         db = tmp / "resume.db"
         cmd = [sys.executable, "-m", "bulkops", "run", str(files["csv"]), "--yes", "--quiet"]
+        cmd += ["--max-destructive", str(args.rows)]  # a third of the rows lock
         cmd += ["--base-url", sim.url, "--db", str(db), "--out", str(tmp / "resume")]
         rows = []
         for label in ("first start (ingest + plan)", "resume after kill -9"):
