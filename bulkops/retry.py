@@ -3,7 +3,7 @@
 Anchors (engineering notes §2): AWS SDK "standard" retry mode (3 attempts counting the first, full
 jitter capped at 20 s, a 500-token retry quota), Google SRE "Handling Overload" (retries under
 10% of requests) and gRPC retry throttling. Everything here is pure or driven by an injected
-clock; the engine holds the state and acts on the ``Decision``.
+clock; the engine's sender (``bulkops._sending``) holds the state and acts on the ``Decision``.
 
 How an error maps to an outcome (``RetryPolicy.decide``):
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -31,7 +31,6 @@ from bulkops.store._writer import _COMPLETE, _INTENT, _RELEASE, Write, Writer, _
 
 __all__ = ["OUTCOMES", "RunInfo", "Store", "WorkItem"]
 
-T = TypeVar("T")
 
 OUTCOMES = ("succeeded", "failed", "skipped", "unknown")
 
