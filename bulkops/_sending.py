@@ -1,13 +1,8 @@
 """Sending one item: its request, the retries the catalogue allows, and the outcome it ends with.
 
-The engine's workers hand each item to one ``Sender``, which keeps at most ``concurrency``
-requests in flight.  An item safe to repeat commits its intent before it waits for its turn, so
-that the fsync overlaps other requests' network time (a crash leaves it ``sending``, and a resend
-is harmless); any other commits it after the budget grants the request, just before it leaves,
-so that a crash can leave few of them to reconcile.  A turn is always taken before the budget's
-permit, so no one holds a permit while waiting for a turn.  The sender puts an item refused
-before it reached the server (429, 401) back to ``pending``, retries only what is safe to
-repeat, settles an
+The engine's workers hand each item to one ``Sender``.  It commits the item's intent once the
+budget grants the slot and before the request leaves, puts an item refused before it reached the
+server (429, 401) back to ``pending``, retries only what is safe to repeat, settles an
 ``unknown`` with one read of the device's commands, reads a PATCH back under ``--verify``, and
 hands every ``Outcome`` to the engine to record.  Nothing here knows an action by name: the
 catalogue says what is safe to repeat and where a secret comes back.
@@ -73,7 +68,6 @@ class Sender:
         max_attempts: int,
         verify: bool,
         reconcile_skew_s: float,
-        concurrency: int,
     ) -> None:
         self._store = store
         self._client = client
@@ -87,7 +81,6 @@ class Sender:
         self._breaker = CircuitBreaker()
         self._rng = random.Random()
         self._denied: dict[str, str] = {}
-        self._turns = asyncio.Semaphore(concurrency)
 
     async def process(self, item: WorkItem) -> None:
         """Send the item (unless it cannot be) and hand its outcome to the engine.
@@ -114,18 +107,14 @@ class Sender:
         while True:
             attempt += 1
             self._breaker.record(retried=attempt > 1)
-            early = action.safe_to_repeat
             try:
-                if early:
-                    await self._intent(item)
-                async with self._turns:
-                    reply = await self._client.request(
-                        request.method,
-                        request.path,
-                        json=request.body,
-                        before_send=partial(self._go, item, marked=early),
-                        after_refusal=partial(self._refused, item, marked=early),
-                    )
+                reply = await self._client.request(
+                    request.method,
+                    request.path,
+                    json=request.body,
+                    before_send=partial(self._intent, item),
+                    after_refusal=partial(self._refused, item),
+                )
             except AuthError as exc:
                 self._store.release(self._run_id, item.line)
                 raise self._auth_abort(exc) from None
@@ -246,35 +235,17 @@ class Sender:
         self._complete(item, Outcome(state, getattr(exc, "status", None), detail, secret=secret))
         return False
 
-    def _check_stop(self) -> None:
-        """Once the run is aborted (token refused, breaker) or stopping (Ctrl-C), nothing new
-        leaves: in-flight requests finish, the items still waiting stay pending."""
+    async def _intent(self, item: WorkItem) -> None:
+        """Commit the intent to send; once the run is aborted (token refused, breaker), the
+        workers still waiting for the budget send nothing: their items stay pending."""
         if self._stop.reason is not None:
             raise self._stop.reason
         if self._stop.is_set():
-            raise Held
-
-    async def _intent(self, item: WorkItem) -> None:
-        """Commit the intent to send; returns once it is on disk."""
-        self._check_stop()
+            raise Held  # Ctrl-C: in-flight requests finish, nothing new leaves
         await self._store.mark_sending(self._run_id, item.line, device_id=item.device_id)
 
-    async def _go(self, item: WorkItem, *, marked: bool) -> None:
-        """Just before the request leaves: commit the intent unless it is already on disk."""
-        if not marked:
-            await self._intent(item)
-            return
-        try:
-            self._check_stop()
-        except (Held, RunAborted):
-            self._store.release(self._run_id, item.line)  # its intent was early: undo it
-            raise
-
-    async def _refused(self, item: WorkItem, *, marked: bool) -> None:
-        # A 429 is not an attempt: an item whose intent was early stays ``sending`` for the
-        # next try (the same attempt); any other goes back to pending until its next intent.
-        if not marked:
-            self._store.release(self._run_id, item.line)
+    async def _refused(self, item: WorkItem) -> None:
+        self._store.release(self._run_id, item.line)
 
     def _auth_abort(self, exc: AuthError) -> RunAborted:
         return RunAborted(

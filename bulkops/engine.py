@@ -89,7 +89,6 @@ class Engine:
         self._opts = options
         self._on_progress = on_progress
         self._stop = Stop()
-        self._workers = 2 * options.concurrency
         self._sender = Sender(
             store=store,
             client=client,
@@ -99,7 +98,6 @@ class Engine:
             max_attempts=options.max_attempts,
             verify=options.verify,
             reconcile_skew_s=options.reconcile_skew_s,
-            concurrency=options.concurrency,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._pass_done = 0
@@ -203,12 +201,10 @@ class Engine:
             await store.flush()
 
     async def _dispatch(self) -> None:
-        # Twice as many workers as requests in flight (the sender holds that cap): while
-        # ``concurrency`` requests are out, the next items commit their intents.
-        queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=self._workers * 2)
+        queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=self._opts.concurrency * 2)
         workers = [
             asyncio.create_task(self._worker(queue), name=f"bulkops-worker-{i}")
-            for i in range(self._workers)
+            for i in range(self._opts.concurrency)
         ]
         producer = asyncio.create_task(self._produce(queue))
         self._tasks = [producer, *workers]
@@ -242,7 +238,7 @@ class Engine:
                     if sent == self._opts.canary:
                         await self._judge_canary(sent)
         finally:
-            for _ in range(self._workers):
+            for _ in range(self._opts.concurrency):
                 await queue.put(None)
 
     async def _worker(self, queue: asyncio.Queue[WorkItem | None]) -> None:
