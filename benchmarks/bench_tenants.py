@@ -34,15 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from bench_engine import machine, proc_cpu_s
+from bench_engine import machine, proc_cpu_s, run_engine
 
 from bulkops.budget import Rate
 from bulkops.client import Connection
 from bulkops.engine import RunOptions
-from bulkops.job import JobConfig, drive, start_run
+from bulkops.job import JobConfig
 from bulkops.sim import SimConfig, Simulator
 from bulkops.sim.ledger import COUNTED_OUTCOMES
-from bulkops.store import Store
 
 SEED = 5
 
@@ -102,16 +101,7 @@ async def one_tenant(
         budget_db=tmp / "budget.db",  # one machine-wide ledger, a key per tenant
         options=RunOptions(concurrency=8),
     )
-    store = Store(config.db_path)
-    try:
-        run, _ = start_run(store, manifest, tenant=config.tenant)
-        start = time.perf_counter()
-        result = await drive(store, run, config)
-        elapsed = time.perf_counter() - start
-    finally:
-        store.close()
-    assert result.summary is not None
-    assert result.summary.outcomes.get("succeeded") == len(ids), result.summary
+    elapsed = await run_engine(manifest, config)  # asserts every item succeeded
     return {"seconds": elapsed, "items": len(ids)}
 
 
