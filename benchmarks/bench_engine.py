@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,16 @@ def job_config(
         budget_db=tmp / f"budget-{sim.port}.db",
         options=RunOptions(concurrency=concurrency),
     )
+
+
+def run_on(loop: str, main: Coroutine[Any, Any, None]) -> None:
+    """Run the benchmark's coroutine on uvloop (what ``bulkops`` uses) or plain asyncio."""
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 async def run_engine(manifest: Path, config: JobConfig) -> float:
@@ -433,9 +443,4 @@ if __name__ == "__main__":
     parser.add_argument("--idle-items", type=int, default=100)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     ns = parser.parse_args()
-    if ns.loop == "uvloop":
-        import uvloop
-
-        uvloop.run(main(ns))
-    else:
-        asyncio.run(main(ns))
+    run_on(ns.loop, main(ns))

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from bench_engine import machine, proc_cpu_s, run_engine
+from bench_engine import machine, proc_cpu_s, run_engine, run_on
 
 from bulkops.budget import Rate
 from bulkops.client import Connection
@@ -174,9 +174,4 @@ if __name__ == "__main__":
     parser.add_argument("--cap", type=int, default=100)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     ns = parser.parse_args()
-    if ns.loop == "uvloop":
-        import uvloop
-
-        uvloop.run(main(ns))
-    else:
-        asyncio.run(main(ns))
+    run_on(ns.loop, main(ns))
