@@ -49,6 +49,8 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with sim.running(host=host, port=port) as url:
+        if token_file is not None:  # once the port is ours: a failed start keeps the old file
+            _write_token(token_file, token)
         typer.echo(f"Kandji API simulator listening on {url}")
         typer.echo(
             f"  devices={len(sim.fleet.devices)} seed={sim.config.seed} "
@@ -161,8 +163,6 @@ def sim_command(
 
     sim = Simulator(config)
     token = sim.add_token(label="cli")
-    if token_file is not None:
-        _write_token(token_file, token)
     try:
         _run(_serve(sim, host=host, port=port, token=token, token_file=token_file))
     except OSError as exc:

@@ -66,6 +66,28 @@ def test_serves_with_a_0600_token_file_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
     assert token.encode() not in ledger.read_bytes()
 
 
+def test_a_busy_port_leaves_the_running_simulators_token_file_alone(tmp_path: Path) -> None:
+    """A second `bulkops sim` on the same port fails in one line and keeps the first's token."""
+    token_file = tmp_path / "sim.token"
+    first, url = _start("--port", "0", "--devices", "3", "--token-file", str(token_file))
+    try:
+        token = token_file.read_text()
+        port = url.rsplit(":", 1)[1]
+        second = subprocess.run(
+            [*CLI, "--port", port, "--token-file", str(token_file)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 1
+        assert f"cannot serve on 127.0.0.1:{port}" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert token_file.read_text() == token  # the running simulator's token still works
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=15)
+
+
 def test_refuses_a_non_loopback_host() -> None:
     proc = subprocess.run(
         [*CLI, "--host", "0.0.0.0", "--port", "0"],
