@@ -95,7 +95,11 @@ def _parse(text: str, line: int, builder: RowBuilder) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        builder.fail(f"invalid JSON: {exc.msg}", line=line + exc.lineno - 1)
+        builder.fail(
+            f"invalid JSON at character {exc.colno}: {exc.msg}",
+            line=line + exc.lineno - 1,
+            hint="check that line's quotes, commas and braces; each line holds one JSON object",
+        )
 
 
 def _read_defaults(found: tuple[int, Any] | None, builder: RowBuilder) -> _Defaults:

@@ -220,3 +220,15 @@ def test_jsonl_bad_line_after_good_ones(tmp_path: Path) -> None:
     path = write(tmp_path, "m.jsonl", f"{good}\n{good}\n\n{good[:-1]}\n")
     exc = error(path)
     assert exc.line == 4 and "invalid JSON" in exc.message
+
+
+def test_a_broken_json_lines_row_names_its_line_and_character(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text(
+        '{"device_id": "0a1b2c3d-0000-4000-8000-00112233aabb", "action": "lock"}\n'
+        '{"device_id": "0a1b2c3d-0000-4000-8000-00112233aabb" "action": "lock"}\n'
+    )
+    exc = error(path)
+    assert exc.line == 2
+    assert "invalid JSON at character 54" in exc.message
+    assert "\n" not in str(exc) and "quotes, commas and braces" in str(exc)
