@@ -96,13 +96,13 @@ class Limits:
             interval_s=rate.period_s / (rate.count - burst + 1) + INTERVAL_MARGIN_S,
             burst=burst,
         )
-        # Spacing sends 1/per_second apart (no burst up to 199/s) keeps any sliding second at
-        # per_second + 1 at most (46 < Kong's 50); the aligned counter keeps each second ≤ 45.
-        # Far above any gateway's ceiling (a lifted cap), 1% of it may go at once.
+        # The same rule for the second: no sliding second sees more than per_second (45 < Kong's
+        # 50), and the aligned counter keeps each second ≤ per_second too. No burst up to 199/s;
+        # far above any gateway's ceiling (a lifted cap), 1% of it may go at once.
         second_burst = max(1, config.per_second // 100)
         second_bucket = Bucket(
             key=f"second:{config.per_second}",
-            interval_s=1.0 / config.per_second,
+            interval_s=1.0 / (config.per_second - second_burst + 1) + INTERVAL_MARGIN_S,
             burst=second_burst,
         )
         return cls(

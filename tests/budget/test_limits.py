@@ -71,6 +71,16 @@ def test_per_second_spacing_keeps_a_sliding_second_under_kong() -> None:
     assert max_sliding(times, 1.0) <= 46
 
 
+@pytest.mark.parametrize("per_second", [45, 200, 400, 1000])
+def test_no_sliding_second_sees_more_than_per_second_even_with_a_burst(per_second: int) -> None:
+    limits = Limits.from_config(BudgetConfig(per_second=per_second))
+    second = limits.buckets[1]
+    assert second.burst == max(1, per_second // 100)
+    times = greedy_sends(second, HOUR + 0.123, 5 * per_second)
+    assert max_sliding(times, 1.0) <= per_second
+    assert max_sliding(times, 1.0) >= per_second - 1  # and the pace is not given away
+
+
 def test_limits_from_default_config() -> None:
     limits = Limits.from_config(BudgetConfig())
     assert [(w.period_s, w.limit) for w in limits.windows] == [(3600.0, 9000), (1.0, 45)]
