@@ -226,10 +226,27 @@ def _tally(store: Store, plan: Plan, verify: bool) -> None:
 
 
 def _refresh_plan_csv(store: Store, run_id: str, path: Path, *, keep: bool) -> None:
-    # A resume that decided nothing new keeps the plan.csv it wrote: rewriting a million rows
-    # would cost seconds before the first request (results.csv has the outcomes).
-    if not (keep and path.exists()):
-        write_plan_csv(store, run_id, path)
+    """Write plan.csv, unless a resume that decided nothing new finds the one it wrote intact.
+
+    Rewriting a million rows would cost seconds before the first request (results.csv has the
+    outcomes). The file is kept only if it is exactly the one this run wrote (path, size and
+    modification time noted in the database): not another run's sharing ``--out``, not one
+    replaced by hand.
+    """
+    key = f"plan_csv:{run_id}"
+    stamp = _stamp(path)
+    if keep and stamp is not None and store.meta(key) == stamp:
+        return
+    write_plan_csv(store, run_id, path)
+    store.set_meta(key, _stamp(path) or "")
+
+
+def _stamp(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def write_plan_csv(store: Store, run_id: str, path: Path) -> None:
@@ -237,7 +254,8 @@ def write_plan_csv(store: Store, run_id: str, path: Path) -> None:
     from bulkops.report import neutralise
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    part = path.with_name(path.name + ".part")  # renamed over plan.csv once whole
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(fd, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(PLAN_COLUMNS)
@@ -263,3 +281,4 @@ def write_plan_csv(store: Store, run_id: str, path: Path) -> None:
                     neutralise(changes),
                 ]
             )
+    os.replace(part, path)

@@ -234,17 +234,25 @@ async def test_clean_interrupt_then_resume_loses_nothing_and_repeats_nothing(
         assert 12 <= first.summary.outcomes["succeeded"] < len(rows)
         plan_csv = first.plan.plan_csv
         assert plan_csv is not None and plan_csv.exists()
-        planned = plan_csv.read_bytes()
-        plan_csv.write_bytes(planned + b"# kept\n")  # a marker: a rewrite would drop it
+        written = plan_csv.stat().st_mtime_ns
         info = store.run(run.run_id)
         assert info is not None and info.status == "interrupted"
         second = await drive(store, info, config, resumed=True)
+        # Nothing new to decide on the resume: the plan it wrote stays (a million-row rewrite
+        # would delay the first request by seconds) …
+        assert second.plan.plan_csv == plan_csv
+        assert plan_csv.stat().st_mtime_ns == written
+        # … but only while it is the very file this run wrote (not another run's, not a stub
+        # left by a crash mid-write): anything else is written again.
+        plan_csv.write_text("device_id\n")
+        info = store.run(run.run_id)
+        assert info is not None
+        third = await drive(store, info, config, resumed=True)
     finally:
         store.close()
-    # Nothing new to decide on the resume: the plan it wrote stays (a million-row rewrite
-    # would delay the first request by seconds).
-    assert second.plan.plan_csv == plan_csv
-    assert plan_csv.read_bytes() == planned + b"# kept\n"
+    assert third.exit_code == 0
+    assert len(plan_csv.read_text(encoding="utf-8-sig").splitlines()) == len(rows) + 1
+    assert not plan_csv.with_name("plan.csv.part").exists()
     assert second.exit_code == 0
     assert second.summary.outcomes["succeeded"] == len(rows)
     by_serial = {d["serial_number"]: d["device_id"] for d in devices(tenant)}

@@ -165,6 +165,7 @@ class Store:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute("DELETE FROM items WHERE run_id = ?", (run_id,))
             self._conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            self._conn.execute("DELETE FROM meta WHERE key LIKE '%:' || ?", (run_id,))
             self._conn.execute("COMMIT")
 
     def counts(self, run_id: str) -> dict[str, int]:
@@ -261,6 +262,17 @@ class Store:
         cur.row_factory = sqlite3.Row
         with self._sql("read results"):
             yield from cur.execute("SELECT * FROM items WHERE run_id = ? ORDER BY line", (run_id,))
+
+    def meta(self, key: str) -> str | None:
+        """A value noted with ``set_meta``, or ``None``."""
+        with self._sql("read the database"):
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Note a value (``RUN_ID`` at the end of a key ties it to that run's deletion)."""
+        with self._sql("write the database"):
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def set_run(self, run_id: str, **fields: Any) -> None:
         """Update run columns (status, started_at, finished_at, requests, rate_limited)."""
