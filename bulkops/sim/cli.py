@@ -43,14 +43,23 @@ def _write_token(path: Path, token: str) -> None:
 
 async def _serve(
     sim: Simulator, *, host: str, port: int, token: str, token_file: Path | None
-) -> None:
+) -> bool:
+    """Serve until Ctrl-C; False when the token file could not be written (nothing served)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with sim.running(host=host, port=port) as url:
         if token_file is not None:  # once the port is ours: a failed start keeps the old file
-            _write_token(token_file, token)
+            try:
+                _write_token(token_file, token)
+            except OSError as exc:
+                typer.echo(
+                    f"error: cannot write the token file {token_file}: {exc.strerror or exc}"
+                    " (choose a writable path for --token-file)",
+                    err=True,
+                )
+                return False
         typer.echo(f"Kandji API simulator listening on {url}")
         typer.echo(
             f"  devices={len(sim.fleet.devices)} seed={sim.config.seed} "
@@ -69,6 +78,7 @@ async def _serve(
         sys.stdout.flush()
         await stop.wait()
     typer.echo("Simulator stopped.")
+    return True
 
 
 def sim_command(
@@ -164,22 +174,23 @@ def sim_command(
     sim = Simulator(config)
     token = sim.add_token(label="cli")
     try:
-        _run(_serve(sim, host=host, port=port, token=token, token_file=token_file))
+        served = _run(_serve(sim, host=host, port=port, token=token, token_file=token_file))
     except OSError as exc:
         typer.echo(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
     finally:
         sim.close()
+    if not served:
+        raise typer.Exit(1)
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> None:
+def _run(coro: Coroutine[Any, Any, bool]) -> bool:
     """Run the server coroutine, on uvloop when it is installed."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def main() -> None:

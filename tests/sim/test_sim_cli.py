@@ -152,3 +152,17 @@ def test_token_file_is_tightened_if_it_existed(tmp_path: Path) -> None:
     path.chmod(0o644)
     _write_token(path, "secret")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == "secret\n"
+
+
+def test_an_unwritable_token_file_is_named_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / "a-file" / "sim.token"  # a folder that is a file: cannot be created
+    proc = subprocess.run(
+        [*CLI, "--port", "0", "--token-file", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    assert f"cannot write the token file {target}" in proc.stderr
+    assert "cannot serve" not in proc.stderr and "Traceback" not in proc.stderr
