@@ -85,18 +85,19 @@ def iter_jsonl(path: Path, label: str, *, default_action: Action | None) -> Iter
                 line=number,
                 hint='delete the line, or keep the remark in a "note" key of an item',
             )
-        yield _item(_parse(text, number, builder), number, _NO_DEFAULTS, builder)
+        yield _item(_parse(text, number, builder, raw=line), number, _NO_DEFAULTS, builder)
         count += 1
     if count == 0:
         builder.fail("empty manifest", line=None, hint="the file holds no items")
 
 
-def _parse(text: str, line: int, builder: RowBuilder) -> Any:
+def _parse(text: str, line: int, builder: RowBuilder, *, raw: str | None = None) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
+        indent = len(raw) - len(raw.lstrip()) if raw is not None else 0  # count from its start
         builder.fail(
-            f"invalid JSON at character {exc.colno}: {exc.msg}",
+            f"invalid JSON at character {exc.colno + indent}: {exc.msg}",
             line=line + exc.lineno - 1,
             hint="check that line's quotes, commas and braces; each line holds one JSON object",
         )

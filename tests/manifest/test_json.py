@@ -232,3 +232,9 @@ def test_a_broken_json_lines_row_names_its_line_and_character(tmp_path: Path) ->
     assert exc.line == 2
     assert "invalid JSON at character 54" in exc.message
     assert "\n" not in str(exc) and "quotes, commas and braces" in str(exc)
+
+
+def test_the_character_counts_from_the_start_of_an_indented_line(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text('   {"a": x}\n')
+    assert "invalid JSON at character 10" in error(path).message
