@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bulkops.manifest import open_manifest
 from bulkops.store import Store
 from bulkops.store._writer import _COMPLETE, _INTENT, _RELEASE, _runs
@@ -113,3 +115,18 @@ async def test_one_statement_for_many_rows_writes_what_one_per_row_would(tmp_pat
     assert grouped[20][:2] == ("succeeded", 1)
     assert grouped[14][4] == "000014"
     assert grouped[102][0] == "pending"  # untouched
+
+
+async def test_a_commit_failing_with_any_error_fails_its_waiters_not_strands_them() -> None:
+    from bulkops.errors import CheckpointError
+    from bulkops.store._writer import Writer
+
+    async def broken(writes: list[Any]) -> None:
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    writer = Writer(broken, linger_s=0.01)
+    writer.start()  # the committer stops at its first failure: nothing to stop afterwards
+    with pytest.raises(CheckpointError, match="cannot write the checkpoint: cannot schedule"):
+        await asyncio.wait_for(writer.commit(_RELEASE, ("r", 1)), timeout=5)
+    with pytest.raises(CheckpointError):
+        writer.check()  # and nothing more is accepted

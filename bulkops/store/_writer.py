@@ -126,7 +126,9 @@ class Writer:
                 continue
             try:
                 await self._commit(writes)
-            except CheckpointError as exc:
+            except Exception as exc:  # anything else (a closed executor…) must not strand waiters
+                if not isinstance(exc, CheckpointError):
+                    exc = CheckpointError(f"cannot write the checkpoint: {exc}")
                 self._failure = exc
                 # Writes queued while this commit waited (up to the busy timeout) fail too: no
                 # one may wait forever on an intent this loop will never commit.
