@@ -11,7 +11,15 @@ from bulkops.sim.context import Ctx, int_param
 from bulkops.sim.fleet import Record
 from bulkops.sim.replies import NOT_FOUND, Reply, detail, empty, field_errors, json_reply
 from bulkops.sim.router import Router
-from bulkops.sim.validation import BLANK, INVALID_UUID, NOT_STRING, NULL, is_uuid, not_a_dict
+from bulkops.sim.validation import (
+    BLANK,
+    INVALID_UUID,
+    NOT_STRING,
+    NULL,
+    asset_tag_change,
+    is_uuid,
+    not_a_dict,
+)
 
 __all__ = ["register"]
 
@@ -203,16 +211,7 @@ def _validate_patch(ctx: Ctx, body: dict[str, Any]) -> tuple[dict[str, Any], dic
             errors["user"] = [_pk_error(v)]
         else:
             changes["user"] = fleet.user_ref(v)
-    if "asset_tag" in body:
-        v = body["asset_tag"]
-        if v is None:
-            changes["asset_tag"] = ""
-        elif not isinstance(v, str):
-            errors["asset_tag"] = [NOT_STRING]
-        elif v == "":
-            errors["asset_tag"] = [BLANK]
-        else:
-            changes["asset_tag"] = v
+    asset_tag_change(body, changes, errors)
     if "tags" in body:
         v = body["tags"]
         if v is None:

@@ -9,7 +9,7 @@ from bulkops.sim.context import Ctx, cursor_page, limit_offset_page, page_number
 from bulkops.sim.fleet import Record
 from bulkops.sim.replies import NOT_FOUND, Reply, detail, field_errors, json_reply
 from bulkops.sim.router import Router
-from bulkops.sim.validation import BLANK, INVALID_UUID, NOT_STRING, is_uuid, not_a_dict
+from bulkops.sim.validation import INVALID_UUID, asset_tag_change, is_uuid, not_a_dict
 
 __all__ = ["register"]
 
@@ -134,16 +134,7 @@ def _ade_changes(ctx: Ctx, body: dict[str, Any]) -> tuple[Record, dict[str, list
             errors["user_id"] = [f'Invalid pk "{v}" - object does not exist.']
         else:
             changes["user_id"] = changes["user"] = v
-    if "asset_tag" in body:
-        v = body["asset_tag"]
-        if v is None:
-            changes["asset_tag"] = ""
-        elif not isinstance(v, str):
-            errors["asset_tag"] = [NOT_STRING]
-        elif v == "":
-            errors["asset_tag"] = [BLANK]
-        else:
-            changes["asset_tag"] = v
+    asset_tag_change(body, changes, errors)
     return changes, errors
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "NULL",
     "REQUIRED",
     "FieldSpec",
+    "asset_tag_change",
     "check_fields",
     "is_uuid",
     "parse_body",
@@ -46,6 +47,23 @@ def is_uuid(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def asset_tag_change(
+    body: Mapping[str, Any], changes: dict[str, Any], errors: dict[str, list[str]]
+) -> None:
+    """A PATCH's ``asset_tag`` (device or ADE record): ``null`` clears it, ``""`` is refused."""
+    if "asset_tag" not in body:
+        return
+    v = body["asset_tag"]
+    if v is None:
+        changes["asset_tag"] = ""
+    elif not isinstance(v, str):
+        errors["asset_tag"] = [NOT_STRING]
+    elif v == "":
+        errors["asset_tag"] = [BLANK]
+    else:
+        changes["asset_tag"] = v
 
 
 def parse_body(raw: bytes, content_type: str) -> tuple[Any, Reply | None]:
