@@ -147,6 +147,21 @@ def test_the_facade_exports_every_public_name_lazily() -> None:
     assert result.stdout.strip() == "ok", result.stderr
 
 
+def test_the_command_line_loads_neither_the_simulator_nor_pydantic_before_a_command_runs() -> None:
+    # Start-up cost (issue 7): `bulkops run` registers `sim` but must not generate fleets or
+    # import pydantic (typer 0.29 does; pyproject keeps typer below it).
+    code = (
+        "import io, sys, contextlib, bulkops.cli, bulkops.sim; bulkops.sim.Faults\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    bulkops.cli.app(['actions'], standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('bulkops.sim.', 'pydantic'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "['bulkops.sim.cli', 'bulkops.sim.faults']", result.stderr
+
+
 def test_plan_of_destructive_work_confirms_nothing_and_sends_nothing(
     served: tuple[object, str, str], tmp_path: Path
 ) -> None:

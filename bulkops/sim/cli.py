@@ -13,9 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bulkops.sim.config import SimConfig
-from bulkops.sim.faults import Faults
-
 if TYPE_CHECKING:
     from bulkops.sim.server import Simulator
 
@@ -140,6 +137,9 @@ def sim_command(
             "(pass --allow-remote to override)",
             param_hint="--host",
         )
+    from bulkops.sim.config import SimConfig  # here: `bulkops run` does not load the simulator
+    from bulkops.sim.faults import Faults
+
     try:
         faults = Faults(
             latency_s=latency_s,
@@ -169,7 +169,7 @@ def sim_command(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    from bulkops.sim.server import Simulator  # here: `bulkops --help` does not load the server
+    from bulkops.sim.server import Simulator
 
     sim = Simulator(config)
     token = sim.add_token(label="cli")
