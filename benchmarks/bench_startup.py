@@ -7,7 +7,13 @@ Each round starts, in turn:
 - ``help``: ``python -m bulkops --help`` to its exit;
 - ``run``: ``python -m bulkops run job.csv --yes --quiet`` on a 10-row manifest, against a
   simulator in its own process; the figure is the time from starting the process to the first
-  request in the simulator's ledger (a new database each round: manifest ingest included).
+  request in the simulator's ledger (a new database each round: manifest ingest included);
+- ``run, no bytecode``: the same with ``PYTHONDONTWRITEBYTECODE=1`` and no cached bytecode for
+  bulkops, as in an editable install on a machine that sets it: every module is compiled at start.
+
+Every other process finds compiled bytecode for everything it imports, as after ``pip install``
+of a wheel: the children get ``PYTHONPYCACHEPREFIX`` (a folder of this run, filled by a warm-up
+round) and no ``PYTHONDONTWRITEBYTECODE``.
 
 Target: run ≤ 0.5 s. Also prints ``-X importtime`` of ``bulkops run``'s imports, top 12 by
 cumulative time.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,38 +66,55 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     py = sys.executable
+    package = Path(__file__).resolve().parent.parent / "bulkops"
+    for stale in package.rglob("__pycache__"):  # "no bytecode" must mean none: drop old caches
+        shutil.rmtree(stale)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         sim = Sim(tmp, devices=50, hour_limit=10**9, second_limit=10**9)
         try:
             ids = device_ids(50)
             manifest = write_manifest(tmp / "job.csv", ids[:10])
-            env = dict(os.environ, IRU_API_TOKEN=sim.token, BULKOPS_STATE_DIR=str(tmp / "state"))
-            times: dict[str, list[float]] = {"floor": [], "help": [], "run": []}
-            for r in range(args.rounds):
-                seen = ledger_size(sim.ledger_path)
-                start = time.time()
-                url = f"{sim.url}/api/v1/devices/{ids[0]}/action/blankpush"
-                subprocess.run([py, "-c", FLOOR, url, sim.token], check=True)
-                times["floor"].append(first_request_after(sim.ledger_path, seen, start))
+            source = dict(os.environ, IRU_API_TOKEN=sim.token, BULKOPS_STATE_DIR=str(tmp / "state"))
+            source["PYTHONDONTWRITEBYTECODE"] = "1"
+            source.pop("PYTHONPYCACHEPREFIX", None)
+            cached = dict(source, PYTHONPYCACHEPREFIX=str(tmp / "pyc"))
+            del cached["PYTHONDONTWRITEBYTECODE"]
+            times: dict[str, list[float]] = {k: [] for k in ("floor", "help", "run", "source")}
 
-                start = time.perf_counter()
-                subprocess.run([py, "-m", "bulkops", "--help"], check=True, capture_output=True)
-                times["help"].append(time.perf_counter() - start)
-
+            def run_once(tag: str, env: dict[str, str]) -> float:
                 seen = ledger_size(sim.ledger_path)
                 start = time.time()
                 cmd = [py, "-m", "bulkops", "run", str(manifest), "--yes", "--quiet"]
-                cmd += ["--base-url", sim.url, "--db", str(tmp / f"run-{r}.db")]
-                cmd += ["--out", str(tmp / f"reports-{r}")]
+                cmd += ["--base-url", sim.url, "--db", str(tmp / f"run-{tag}.db")]
+                cmd += ["--out", str(tmp / f"reports-{tag}")]
                 proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-                times["run"].append(first_request_after(sim.ledger_path, seen, start))
+                took = first_request_after(sim.ledger_path, seen, start)
                 proc.wait()
+                return took
+
+            url = f"{sim.url}/api/v1/devices/{ids[0]}/action/blankpush"
+            subprocess.run([py, "-c", FLOOR, url, sim.token], check=True, env=cached)  # warm-up
+            run_once("warm-up", cached)
+            for r in range(args.rounds):
+                seen = ledger_size(sim.ledger_path)
+                start = time.time()
+                subprocess.run([py, "-c", FLOOR, url, sim.token], check=True, env=cached)
+                times["floor"].append(first_request_after(sim.ledger_path, seen, start))
+
+                start = time.perf_counter()
+                help_cmd = [py, "-m", "bulkops", "--help"]
+                subprocess.run(help_cmd, check=True, capture_output=True, env=cached)
+                times["help"].append(time.perf_counter() - start)
+
+                times["run"].append(run_once(str(r), cached))
+                times["source"].append(run_once(f"{r}-source", source))
             imports = subprocess.run(
                 [py, "-X", "importtime", "-c", "import bulkops.cli, bulkops.job"],
                 capture_output=True,
                 text=True,
                 check=True,
+                env=cached,
             ).stderr
         finally:
             sim.stop()
@@ -103,6 +127,7 @@ def main() -> None:
         "floor": "floor: python + aiohttp, one POST (start → request at the server)",
         "help": "`bulkops --help` (start → exit)",
         "run": "`bulkops run` 10 rows (start → first request at the server)",
+        "source": "same, no bytecode cache (every bulkops module compiled at start)",
     }
     for key, label in labels.items():
         med = statistics.median(times[key])
