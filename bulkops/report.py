@@ -23,7 +23,7 @@ import orjson
 from bulkops.actions import ACTIONS
 from bulkops.store import RunInfo, Store
 
-__all__ = ["ReportPaths", "Summary", "neutralise", "write_reports"]
+__all__ = ["ReportPaths", "Summary", "neutralise", "neutralised_sql", "write_reports"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CLEAR_MARKER = "CLEAR!"
@@ -49,6 +49,15 @@ def neutralise(value: object) -> str:
     if text.startswith(_FORMULA_START):
         return "'" + text
     return text
+
+
+def neutralised_sql(column: str) -> str:
+    """SQL for ``neutralise(column)`` of a text column, so a million cells cost no Python call."""
+    starts = ", ".join(f"char({ord(c)})" for c in _FORMULA_START)
+    return (
+        f"CASE WHEN substr({column}, 1, 1) IN ({starts}) THEN '''' || {column}"
+        f" ELSE coalesce({column}, '') END"
+    )
 
 
 def _iso(ts: float | None) -> str:
