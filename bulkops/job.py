@@ -107,10 +107,12 @@ def start_run(
     tenant: str,
     default_action: str | None = None,
     new_run: bool = False,
+    record_in: Store | None = None,
 ) -> tuple[RunInfo, bool]:
     """The run to work on: the unfinished run of this manifest content, or a new one.
 
-    Returns ``(run, resumed)``.  A new run is validated whole before it is recorded.
+    Returns ``(run, resumed)``.  A new run is validated whole before it is recorded, in
+    ``record_in`` when given (a plan's scratch store) and else in ``store``.
     """
     manifest = open_manifest(manifest_path, default_action=default_action)
     digest = manifest.sha256()
@@ -118,7 +120,7 @@ def start_run(
         found = store.find_run(manifest_sha256=digest, tenant=tenant)
         if found is not None:
             return found, True
-    run = store.create_run(
+    run = (record_in or store).create_run(
         manifest,
         manifest_path=str(manifest_path),
         manifest_sha256=digest,

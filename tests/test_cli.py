@@ -176,6 +176,36 @@ def test_plan_of_destructive_work_confirms_nothing_and_sends_nothing(
     assert [e for e in sim.ledger.entries if e.method != "GET"] == []  # type: ignore[attr-defined]
 
 
+def test_a_plan_keeps_nothing_and_does_not_wait_for_the_run_holding_the_database(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    from bulkops.store import Store
+    from bulkops.store._lock import RunLock
+
+    sim, url, token = served
+    ids = sorted(sim.fleet.devices)[:5]  # type: ignore[attr-defined]
+    (tmp_path / "job.csv").write_text("device_id,action\n" + "".join(f"{i},restart\n" for i in ids))
+    db = tmp_path / "db" / "bulkops.db"
+    Store(db).close()
+    lock = RunLock(db)  # as a run in progress on this database holds it
+    lock.acquire()
+    before = sorted(p.name for p in db.parent.iterdir())
+    try:
+        args = ["plan", "job.csv", "--base-url", url, "--db", str(db), "--out", "plan"]
+        result = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
+    finally:
+        lock.release()
+    assert result.returncode == 0, result.stderr
+    assert "restart" in result.stdout
+    assert len((tmp_path / "plan" / "plan.csv").read_text().splitlines()) == 6
+    store = Store(db)
+    try:
+        assert store.runs() == []
+    finally:
+        store.close()
+    assert sorted(p.name for p in db.parent.iterdir()) == before  # no scratch file left behind
+
+
 def test_a_second_sender_on_the_same_database_is_refused(
     served: tuple[object, str, str], tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import signal
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -267,18 +268,29 @@ def run_command(
 ) -> int:
     """``bulkops run`` / ``plan``: validate, resolve, plan, approve, drive, report."""
     from bulkops.job import start_run
-    from bulkops.store import Store
+    from bulkops.store import Store, scratch_store
 
     if not manifest.is_file():
         fail(
             f"{manifest}: no such file (give the path to a CSV, JSON or JSON Lines manifest)",
             EXIT_INVALID,
         )
-    store = Store(config.db_path)
-    try:
+    with ExitStack() as stack:
+        store = Store(config.db_path)
+        stack.callback(store.close)
+        # A plan of a new run keeps nothing: it works in a throwaway store, and the real one
+        # is only read (for a run of the same manifest to continue).
+        scratch = stack.enter_context(scratch_store(config.db_path)) if dry_run else None
         run, resumed = start_run(
-            store, manifest, tenant=config.tenant, default_action=default_action, new_run=new_run
+            store,
+            manifest,
+            tenant=config.tenant,
+            default_action=default_action,
+            new_run=new_run,
+            record_in=scratch,
         )
+        if scratch is not None and not resumed:
+            store, config = scratch, replace(config, db_path=scratch.path)
         if resumed and run.status == "done" and not dry_run:
             from bulkops.job import finished_reports
 
@@ -308,18 +320,14 @@ def run_command(
                     approval=replace(approval, quiet=quiet and not dry_run),
                 )
             )
-        except BaseException as exc:
-            if not resumed and (dry_run or isinstance(exc, ConfigError)):
-                store.delete_run(run.run_id)  # a plan, or refused before any write: keep nothing
+        except ConfigError:
+            if not resumed and not dry_run:
+                store.delete_run(run.run_id)  # refused before any write: keep nothing
             raise
         if dry_run:
-            if not resumed:
-                store.delete_run(run.run_id)
             return 0
         print_result(result, as_json=as_json)
         return result.exit_code
-    finally:
-        store.close()
 
 
 def resume_command(*, run_id: str, config: JobConfig, approval: Approval, as_json: bool) -> int:

@@ -91,8 +91,14 @@ def sqlite_errors(doing: str, path: Path | str) -> Iterator[None]:
         raise CheckpointError(f"{path}: cannot {doing}: {why}") from None
 
 
-def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open (creating 0600 with its -wal/-shm) the checkpoint database with durable pragmas."""
+def connect(
+    path: Path | str, *, readonly: bool = False, scratch: bool = False
+) -> sqlite3.Connection:
+    """Open (creating 0600 with its -wal/-shm) the checkpoint database with durable pragmas.
+
+    A ``scratch`` database (a plan's, deleted once the plan is shown) is not durable: no WAL, no
+    fsync, no zeroing of deleted pages.
+    """
     path = Path(path)
     with sqlite_errors("open the checkpoint database", path):
         if not readonly:
@@ -112,12 +118,16 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA cache_size = -8000")
             # A PIN cleared once secrets.csv holds it must not linger in a free page: zero
             # what is deleted (some SQLite builds do by default, not all).
-            conn.execute("PRAGMA secure_delete = ON")
-            if not readonly:
+            conn.execute(f"PRAGMA secure_delete = {'OFF' if scratch else 'ON'}")
+            if scratch:
+                conn.execute("PRAGMA journal_mode = MEMORY")  # ROLLBACK still works
+                conn.execute("PRAGMA synchronous = OFF")
+            elif not readonly:
                 enable_wal(conn)
                 conn.execute("PRAGMA synchronous = FULL")
                 if sys.platform == "darwin":
                     conn.execute("PRAGMA fullfsync = ON")
+            if not readonly:
                 conn.executescript(_SCHEMA)
                 conn.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",

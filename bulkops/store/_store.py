@@ -77,9 +77,9 @@ def new_run_id() -> str:
 class Store:
     """A checkpoint database; sync methods for the CLI, async ones for the running engine."""
 
-    def __init__(self, path: Path | str, *, linger_s: float = 0.02) -> None:
+    def __init__(self, path: Path | str, *, linger_s: float = 0.02, scratch: bool = False) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path)
+        self._conn = connect(self.path, scratch=scratch)
         self._exec: ThreadPoolExecutor | None = None
         self._writer = Writer(self._commit, linger_s=linger_s)
 
