@@ -90,21 +90,21 @@ async def resolve_run(
     plan = Plan(run=run, resumed=resumed)
     run_id = run.run_id
     shape = await store.call(store.open_shape, run_id)
-    serial_rows = sum(n for _, by_serial, n in shape if by_serial)
+    serial_rows = sum(n for _, by_serial, _, n in shape if by_serial)
+    both = sum(n for _, _, id_and_serial, n in shape if id_and_serial)
     maybe = sum(
         n
-        for a, by_serial, n in shape
+        for a, by_serial, _, n in shape
         if not by_serial and needs_lookup(ACTIONS[a], by_serial=False)
     )
     inventory = Inventory(client)
     plan.strategy = await inventory.prepare(serials=serial_rows, device_ids=maybe)
     resolver = Resolver(inventory, use_inventory=inventory.swept)
-    named = {a for a, _, _ in shape if any(p.kind in _NAMED for p in ACTIONS[a].params)}
+    named = {a for a, _, _, _ in shape if any(p.kind in _NAMED for p in ACTIONS[a].params)}
     if inventory.swept:
-        named |= {a for a, _, _ in shape if needs_lookup(ACTIONS[a], by_serial=False)}
+        named |= {a for a, _, _, _ in shape if needs_lookup(ACTIONS[a], by_serial=False)}
     after = 0
     decided = 0
-    both = await store.call(_count_both, store, run_id)  # rows naming an id and a serial
     while serial_rows or named or both:
         batch = await store.call(
             store.fetch, run_id, states=("pending",), after_line=after, limit=_BATCH, unplanned=True
@@ -156,16 +156,6 @@ def _record(store: Store, run_id: str, line: int, decision: Decision) -> None:
         )
 
 
-def _count_both(store: Store, run_id: str) -> int:
-    return int(
-        store._conn.execute(
-            "SELECT count(*) FROM items WHERE run_id = ? AND state = 'pending'"
-            " AND req_route IS NULL AND device_id IS NOT NULL AND serial_number IS NOT NULL",
-            (run_id,),
-        ).fetchone()[0]
-    )
-
-
 def _same_device_rows(store: Store, run_id: str) -> list[tuple[int, str]]:
     """Rows that, once serials are resolved, repeat or contradict an earlier row's device."""
     conn = store._conn
@@ -201,12 +191,14 @@ def _tally(store: Store, plan: Plan, verify: bool) -> None:
     """Count the plan from the store: one pass of SQL, whatever the run's size."""
     conn = store._conn
     run_id = plan.run.run_id
-    for action, state, error, route, n in conn.execute(
+    previews = 0
+    for action, state, error, route, n, with_preview in conn.execute(
         "SELECT action, state,"
         " CASE WHEN state = 'skipped' THEN substr(error, 1, instr(error || ':', ':') - 1) END,"
-        " req_route, count(*) FROM items WHERE run_id = ? GROUP BY 1, 2, 3, 4",
+        " req_route, count(*), count(preview) FROM items WHERE run_id = ? GROUP BY 1, 2, 3, 4",
         (run_id,),
     ):
+        previews += with_preview
         plan.actions[action] += n
         if state in ("pending", "sending"):
             plan.sends[action] += n
@@ -218,6 +210,8 @@ def _tally(store: Store, plan: Plan, verify: bool) -> None:
             plan.skips[error or "skipped"] += n
         else:
             plan.done_before += n
+    if not previews:
+        return  # no update in the run: no second scan of a million rows
     for (preview,) in conn.execute(
         "SELECT preview FROM items WHERE run_id = ? AND preview IS NOT NULL", (run_id,)
     ):
