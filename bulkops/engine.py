@@ -342,8 +342,17 @@ class Engine:
     # ---- progress -------------------------------------------------------------------------
 
     async def _tick(self) -> None:
+        noted, noted_at = -1, 0.0
         while True:
             self._emit()
+            now = time.monotonic()
+            if self.progress.requests != noted and now - noted_at >= 1.0:
+                noted, noted_at = self.progress.requests, now
+                self._store.note_requests(  # rides the next group commit
+                    self._run.run_id,
+                    requests=self._run.requests + self.progress.requests,
+                    rate_limited=self._run.rate_limited + self.progress.rate_limited,
+                )
             await asyncio.sleep(self._opts.progress_interval_s)
 
     def _emit(self) -> None:

@@ -235,6 +235,43 @@ def test_a_second_sender_on_the_same_database_is_refused(
         assert sim.ledger.applied_count(device_id, "restart") == 1  # type: ignore[attr-defined]
 
 
+def test_status_counts_the_requests_of_a_run_while_it_goes(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    from bulkops.store import Store
+
+    sim, url, token = served
+    ids = sorted(sim.fleet.devices)[:40]  # type: ignore[attr-defined]
+    (tmp_path / "job.csv").write_text(
+        "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids)
+    )
+    args = ["run", "job.csv", "--base-url", url, "--rate", "10/s", "-q"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bulkops", *args],
+        cwd=tmp_path,
+        env=env_with_token(token),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[tuple[str, int]] = []  # (status, requests) while it runs
+    deadline = time.time() + 30
+    while run.poll() is None and time.time() < deadline:
+        if (tmp_path / "bulkops.db").exists():
+            store = Store(tmp_path / "bulkops.db")
+            try:
+                seen += [(r.status, r.requests) for r in store.runs()]
+            finally:
+                store.close()
+        time.sleep(0.2)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    live = [n for status, n in seen if status == "running"]
+    assert live and 0 < max(live) < len(ids), seen  # counted while going, before the end
+    status = bulkops("status", cwd=tmp_path)
+    assert f"requests {len(ids)} " in status.stdout, status.stdout
+
+
 def test_unreachable_tenant_and_refused_token_say_what_to_check(
     served: tuple[object, str, str], tmp_path: Path
 ) -> None:

@@ -344,6 +344,13 @@ class Store:
             now=secret is not None,  # a PIN is never left waiting for the linger timer
         )
 
+    def note_requests(self, run_id: str, *, requests: int, rate_limited: int) -> None:
+        """Queue the run's request counts so far: ``bulkops status`` shows them while it runs."""
+        self._writer.queue(
+            "UPDATE runs SET requests = ?, rate_limited = ? WHERE run_id = ?",
+            (requests, rate_limited, run_id),
+        )
+
     def release(self, run_id: str, line: int) -> None:
         """Put an item refused before it reached the server (429, 401) back to ``pending``."""
         self._writer.queue(_RELEASE, (run_id, line))
