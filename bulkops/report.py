@@ -27,6 +27,7 @@ __all__ = ["ReportPaths", "Summary", "neutralise", "neutralised_sql", "write_rep
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CLEAR_MARKER = "CLEAR!"
+MIN_RATE_SPAN_S = 600.0  # the shortest run whose hourly rate summary.json reports
 TAG_SEPARATOR = ";"
 
 RESULT_COLUMNS = (
@@ -93,14 +94,22 @@ class Summary:
     finished_at: float | None
 
     @property
-    def rate_per_hour(self) -> float:
-        """Requests per hour achieved over the run's wall time."""
-        if not self.started_at or not self.finished_at or self.finished_at <= self.started_at:
-            return 0.0
-        return self.requests * 3600.0 / (self.finished_at - self.started_at)
+    def rate_per_hour(self) -> float | None:
+        """Requests per hour over the run's wall time; ``None`` for a run under 10 minutes.
+
+        Scaled up from a few seconds, a burst at the per-second ceiling reads as far above the
+        tenant's hourly cap, which it never was.
+        """
+        if not self.started_at or not self.finished_at:
+            return None
+        elapsed = self.finished_at - self.started_at
+        if elapsed < MIN_RATE_SPAN_S:
+            return None
+        return self.requests * 3600.0 / elapsed
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
+        rate = self.rate_per_hour
         return {
             "run_id": self.run_id,
             "tenant": self.tenant,
@@ -114,7 +123,7 @@ class Summary:
             "duration_s": round((self.finished_at or 0) - (self.started_at or 0), 3)
             if self.started_at and self.finished_at
             else None,
-            "rate_achieved_per_hour": round(self.rate_per_hour, 1),
+            "rate_achieved_per_hour": None if rate is None else round(rate, 1),
         }
 
 

@@ -1,4 +1,4 @@
-"""plan.csv: every row, quoted as the csv module would and safe to open in a spreadsheet."""
+"""The files a reviewer reads: plan.csv cell by cell, and the rate summary.json reports."""
 
 from __future__ import annotations
 
@@ -66,3 +66,14 @@ def test_every_row_reads_back_as_written_with_quoting_and_formula_guards(tmp_pat
     raw = path.read_bytes()
     assert raw.count(b"\r\n") == len(ROWS) + 1  # every row ends as csv ends it; none breaks
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_summary_reports_an_hourly_rate_only_for_runs_long_enough_to_mean_one() -> None:
+    from bulkops.report import MIN_RATE_SPAN_S, Summary
+
+    def summary(requests: int, seconds: float) -> dict[str, object]:
+        return Summary("r", "t", "m", requests, {}, requests, 0, 1000.0, 1000.0 + seconds).as_dict()
+
+    assert summary(450, 10.0)["rate_achieved_per_hour"] is None  # 45/s for 10 s is not 162,000/h
+    assert summary(3000, 1200.0)["rate_achieved_per_hour"] == 9000.0
+    assert summary(1, MIN_RATE_SPAN_S)["rate_achieved_per_hour"] == 6.0
