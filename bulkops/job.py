@@ -223,7 +223,12 @@ async def _drive(
             if dry_run:
                 return JobResult(plan=plan, exit_code=0)
             engine = Engine(
-                store=store, client=client, run=run, options=options, on_progress=on_progress
+                store=store,
+                client=client,
+                run=run,
+                options=options,
+                on_progress=on_progress,
+                counts=plan.states,
             )
             if on_engine is not None:
                 on_engine(engine)

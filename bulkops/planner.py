@@ -42,6 +42,7 @@ class Plan:
     sends: Counter[str] = field(default_factory=Counter)
     skips: Counter[str] = field(default_factory=Counter)
     fields: Counter[tuple[str, str]] = field(default_factory=Counter)
+    states: Counter[str] = field(default_factory=Counter)  # every row, by state
     reads: int = 0
     verify: int = 0
     done_before: int = 0
@@ -89,20 +90,19 @@ async def resolve_run(
     """Decide every unplanned pending item; reads only. Returns the plan of what is left."""
     plan = Plan(run=run, resumed=resumed)
     run_id = run.run_id
-    shape = await store.call(store.open_shape, run_id)
-    serial_rows = sum(n for _, by_serial, _, n in shape if by_serial)
-    both = sum(n for _, _, id_and_serial, n in shape if id_and_serial)
+    groups = await store.call(_survey, store, run_id)
+    shape = [g for g in groups if g.state == "pending" and g.route is None]  # still undecided
+    serial_rows = sum(g.n for g in shape if g.by_serial)
+    both = sum(g.n for g in shape if g.id_and_serial)
     maybe = sum(
-        n
-        for a, by_serial, _, n in shape
-        if not by_serial and needs_lookup(ACTIONS[a], by_serial=False)
+        g.n for g in shape if not g.by_serial and needs_lookup(ACTIONS[g.action], by_serial=False)
     )
     inventory = Inventory(client)
     plan.strategy = await inventory.prepare(serials=serial_rows, device_ids=maybe)
     resolver = Resolver(inventory, use_inventory=inventory.swept)
-    named = {a for a, _, _, _ in shape if any(p.kind in _NAMED for p in ACTIONS[a].params)}
+    named = {g.action for g in shape if any(p.kind in _NAMED for p in ACTIONS[g.action].params)}
     if inventory.swept:
-        named |= {a for a, _, _, _ in shape if needs_lookup(ACTIONS[a], by_serial=False)}
+        named |= {g.action for g in shape if needs_lookup(ACTIONS[g.action], by_serial=False)}
     after = 0
     decided = 0
     while serial_rows or named or both:
@@ -128,7 +128,9 @@ async def resolve_run(
         for line, reason in await store.call(_same_device_rows, store, run_id):
             store.complete(run_id, line, state="skipped", error=reason)
         await store.flush()
-    await store.call(_tally, store, plan, verify)
+    if decided:  # else the survey still holds (serial rows are always decided): no second pass
+        groups = await store.call(_survey, store, run_id)
+    await store.call(_tally, store, plan, groups, verify)
     if plan_csv is not None:
         await store.call(_refresh_plan_csv, store, run_id, plan_csv, keep=resumed and not decided)
     plan.reads = inventory.requests
@@ -187,33 +189,56 @@ def _same_device_rows(store: Store, run_id: str) -> list[tuple[int, str]]:
     return out
 
 
-def _tally(store: Store, plan: Plan, verify: bool) -> None:
-    """Count the plan from the store: one pass of SQL, whatever the run's size."""
-    conn = store._conn
-    run_id = plan.run.run_id
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """Rows alike in everything the plan counts: one row of the survey."""
+
+    action: str
+    state: str
+    reason: str | None  # a skip's reason up to its first ':'
+    route: str | None  # the route resolution planned, else the catalogue's
+    by_serial: bool  # no device id: named by serial number only
+    id_and_serial: bool  # a device id and a serial number to check against it
+    n: int
+    previews: int  # rows with a preview of their changes
+
+
+def _survey(store: Store, run_id: str) -> list[_Group]:
+    """The run's rows grouped by what the plan counts: one pass of SQL, whatever its size."""
+    return [
+        _Group(a, st, reason, route, bool(by_serial), bool(both), n, previews)
+        for a, st, reason, route, by_serial, both, n, previews in store._conn.execute(
+            "SELECT action, state,"
+            " CASE WHEN state = 'skipped' THEN substr(error, 1, instr(error || ':', ':') - 1)"
+            " END, req_route, device_id IS NULL,"
+            " device_id IS NOT NULL AND serial_number IS NOT NULL, count(*), count(preview)"
+            " FROM items WHERE run_id = ? GROUP BY 1, 2, 3, 4, 5, 6",
+            (run_id,),
+        )
+    ]
+
+
+def _tally(store: Store, plan: Plan, groups: list[_Group], verify: bool) -> None:
+    """Count the plan from the survey (and the previews of updates, when there are any)."""
     previews = 0
-    for action, state, error, route, n, with_preview in conn.execute(
-        "SELECT action, state,"
-        " CASE WHEN state = 'skipped' THEN substr(error, 1, instr(error || ':', ':') - 1) END,"
-        " req_route, count(*), count(preview) FROM items WHERE run_id = ? GROUP BY 1, 2, 3, 4",
-        (run_id,),
-    ):
-        previews += with_preview
-        plan.actions[action] += n
-        if state in ("pending", "sending"):
-            plan.sends[action] += n
-            method = ACTIONS[action].method
-            plan.permissions.add(f"{method} {route or ACTIONS[action].route}")
+    for g in groups:
+        previews += g.previews
+        plan.states[g.state] += g.n
+        plan.actions[g.action] += g.n
+        if g.state in ("pending", "sending"):
+            plan.sends[g.action] += g.n
+            method = ACTIONS[g.action].method
+            plan.permissions.add(f"{method} {g.route or ACTIONS[g.action].route}")
             if verify and method == "PATCH":
-                plan.verify += n
-        elif state == "skipped":
-            plan.skips[error or "skipped"] += n
+                plan.verify += g.n
+        elif g.state == "skipped":
+            plan.skips[g.reason or "skipped"] += g.n
         else:
-            plan.done_before += n
+            plan.done_before += g.n
     if not previews:
         return  # no update in the run: no second scan of a million rows
-    for (preview,) in conn.execute(
-        "SELECT preview FROM items WHERE run_id = ? AND preview IS NOT NULL", (run_id,)
+    for (preview,) in store._conn.execute(
+        "SELECT preview FROM items WHERE run_id = ? AND preview IS NOT NULL", (plan.run.run_id,)
     ):
         for f, text in orjson.loads(preview).items():
             plan.fields[(f, _preview_kind(text))] += 1

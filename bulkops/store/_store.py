@@ -221,17 +221,6 @@ class Store:
             for r in rows
         ]
 
-    def open_shape(self, run_id: str) -> list[tuple[str, bool, bool, int]]:
-        """Unplanned pending items per (action, by serial only, by id and serial), one scan."""
-        with self._sql("count items"):
-            rows = self._conn.execute(
-                "SELECT action, device_id IS NULL,"
-                " device_id IS NOT NULL AND serial_number IS NOT NULL, count(*) FROM items"
-                " WHERE run_id = ? AND state = 'pending' AND req_route IS NULL GROUP BY 1, 2, 3",
-                (run_id,),
-            ).fetchall()
-        return [(a, bool(s), bool(b), n) for a, s, b, n in rows]
-
     def plan_request(
         self,
         run_id: str,
