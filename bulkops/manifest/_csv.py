@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 from bulkops.actions import Action
@@ -32,11 +33,13 @@ from bulkops.manifest._columns import (
     display,
     suggest,
 )
-from bulkops.manifest._item import Item
-from bulkops.manifest._limits import MAX_CELL_CHARS, MAX_LINE_CHARS
-from bulkops.manifest._lines import LineTooLong, iter_lines
+from bulkops.manifest._csvfeed import Feed
+from bulkops.manifest._item import Item, new_item
+from bulkops.manifest._limits import MAX_CELL_CHARS
+from bulkops.manifest._lines import iter_lines
+from bulkops.manifest._quick import is_device_id, is_serial
 from bulkops.manifest._row import RowBuilder
-from bulkops.manifest._text import DecodeProblem, iter_text
+from bulkops.manifest._text import iter_text
 from bulkops.manifest._values import Invalid, read_device_id, read_serial
 
 __all__ = ["iter_csv"]
@@ -44,6 +47,7 @@ __all__ = ["iter_csv"]
 _QUOTED = re.compile(r'"[^"]*"')
 _SEPARATORS = (",", ";", "\t")
 _VALID_COLUMNS = ", ".join((*ID_COLUMNS, ACTION, *sorted(PARAM_NAMES)))
+_MEMO_SIZE = 4096
 _NOTES = ", ".join(sorted(c for c in INFO_COLUMNS if not c.endswith("s")))
 
 
@@ -52,7 +56,7 @@ def iter_csv(
 ) -> Iterator[Item]:
     """The items of a CSV manifest; :class:`ManifestError` at the first bad row."""
     builder = RowBuilder(label, default_action=default_action)
-    feed = _Feed(iter_lines(iter_text(path, label)), label)
+    feed = Feed(iter_lines(iter_text(path, label)), label)
     first, separator = _find_header(feed, label, "\t" if tab else ",")
     feed.separator = separator
     reader = csv.reader(
@@ -64,18 +68,17 @@ def iter_csv(
         strict=False,
     )
     header = feed.next_record(reader) or []
-    header_line = feed.start()
-    feed.reset()
+    header_line = feed.line
     layout = _layout(header, header_line, builder)
+    quick = _quick_row(layout, builder)
     rows = 0
     while (cells := feed.next_record(reader)) is not None:
-        line = feed.start()
-        chars = feed.chars
-        feed.reset()
         joined = "".join(cells)
         if not joined or joined.isspace():
             continue
-        yield _item(cells, line, chars, layout, builder)
+        size = len(joined)  # at least the longest cell's length
+        item = quick(cells, feed.line) if size <= MAX_CELL_CHARS else None
+        yield item if item is not None else _item(cells, feed.line, size, layout, builder)
         rows += 1
     if rows == 0:
         builder.fail("no rows after the header", line=header_line, hint="add one row per device")
@@ -97,7 +100,8 @@ class _Layout:
     action_column: str = ACTION
 
 
-def _item(cells: list[str], line: int, chars: int, lay: _Layout, builder: RowBuilder) -> Item:
+def _item(cells: list[str], line: int, size: int, lay: _Layout, builder: RowBuilder) -> Item:
+    """The row's item, or the error for its first problem; ``size`` is at least its longest cell."""
     count = len(cells)
     if count < lay.width:
         cells.extend([""] * (lay.width - count))
@@ -107,7 +111,7 @@ def _item(cells: list[str], line: int, chars: int, lay: _Layout, builder: RowBui
             line=line,
             hint="a value holding the separator must be in double quotes",
         )
-    if chars > MAX_CELL_CHARS:
+    if size > MAX_CELL_CHARS:
         for index, cell in enumerate(cells):
             if len(cell) > MAX_CELL_CHARS:
                 column = lay.all_labels[index] if index < lay.width else None
@@ -133,7 +137,68 @@ def _item(cells: list[str], line: int, chars: int, lay: _Layout, builder: RowBui
     )
 
 
-def _find_header(feed: _Feed, label: str, preferred: str) -> tuple[str, str]:
+def _quick_row(lay: _Layout, builder: RowBuilder) -> Callable[[list[str], int], Item | None]:
+    """A reader for plainly valid rows (``None`` otherwise: then :func:`_item` words the error).
+
+    Rows that repeat an action and its parameters (most jobs: one action, one message) are read
+    once: the action and parameter cells are the key to the validated action and parameters.
+    Only the ids are checked on every row. The caller checks the cell size limit first.
+    """
+    width = lay.width
+    unlabeled = tuple(lay.unlabeled)
+    params = tuple((index, name) for index, name, _ in lay.params)
+    device_index, serial_index, action_index = lay.device_id, lay.serial_number, lay.action
+    keyed = (() if action_index is None else (action_index,)) + tuple(i for i, _ in params)
+    key_of: Callable[[list[str]], object] = itemgetter(*keyed) if keyed else _no_key
+    memo: dict[object, tuple[str, dict[str, object]]] = {}
+    actions = builder.actions
+    default = builder.default_action
+
+    def action_and_params(cells: list[str]) -> tuple[str, dict[str, object]] | None:
+        action = default
+        if action_index is not None and (raw := cells[action_index]):
+            action = actions.get(raw)
+        if action is None:
+            return None
+        fields = [(name, cells[index]) for index, name in params if cells[index]]
+        values = builder.quick_params(action, fields)
+        return None if values is None else (action.name, values)
+
+    def row(cells: list[str], line: int) -> Item | None:
+        count = len(cells)
+        if count != width:
+            if count > width:
+                return None
+            cells.extend([""] * (width - count))
+        for index in unlabeled:
+            if cells[index].strip():
+                return None
+        key = key_of(cells)
+        found = memo.get(key)
+        if found is None:
+            found = action_and_params(cells)
+            if found is None:
+                return None
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key] = found
+        device = "" if device_index is None else cells[device_index]
+        serial = "" if serial_index is None else cells[serial_index]
+        if device:
+            if not is_device_id(device) or (serial and not is_serial(serial)):
+                return None
+        elif not serial or not is_serial(serial):
+            return None
+        return new_item(line, device or None, serial or None, found[0], found[1].copy())
+
+    return row
+
+
+def _no_key(cells: list[str]) -> object:
+    return ()
+
+
+def _find_header(feed: Feed, label: str, preferred: str) -> tuple[str, str]:
     """The header's first physical line and the separator, after blank lines and ``sep=``."""
     separator = ""
     for line in feed:
@@ -225,99 +290,3 @@ def _unknown_column(raw: str, label: str, line: int, builder: RowBuilder) -> Non
         hint=hint + f"valid columns: {_VALID_COLUMNS}; columns named {_NOTES} "
         "or starting with # are ignored",
     )
-
-
-class _Feed:
-    """Feeds physical lines to :func:`csv.reader`, counting them and bounding each record."""
-
-    def __init__(self, lines: Iterator[str], label: str) -> None:
-        self._lines = lines
-        self._label = label
-        self.count = 0
-        self.record: list[str] = []
-        self.chars = 0
-        self.separator = ","
-        self.exhausted = False
-
-    def __iter__(self) -> _Feed:
-        return self
-
-    def __next__(self) -> str:
-        try:
-            line = next(self._lines)
-        except StopIteration:
-            self.exhausted = True
-            raise
-        except LineTooLong:
-            message = f"line is longer than {MAX_LINE_CHARS // (1024 * 1024)} MiB"
-            raise self._error(message, self.count + 1, quote=True) from None
-        except DecodeProblem as problem:
-            raise self._error(problem.message, self.count + 1, problem.hint) from None
-        self.count += 1
-        self.record.append(line)
-        self.chars += len(line)
-        if self.chars > MAX_LINE_CHARS:
-            message = f"row is longer than {MAX_LINE_CHARS // (1024 * 1024)} MiB"
-            raise self._error(message, self.start(), quote=True)
-        return line
-
-    def start(self) -> int:
-        """The line where the current record starts."""
-        return self.count - len(self.record) + 1
-
-    def reset(self) -> None:
-        """The current record is done."""
-        self.record.clear()
-        self.chars = 0
-
-    def next_record(self, reader: Iterator[list[str]]) -> list[str] | None:
-        """The next record's cells, ``None`` at the end; raises :class:`ManifestError`."""
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return None
-        except csv.Error as exc:
-            text = str(exc)
-            if "field limit" in text:
-                limit = f"{MAX_CELL_CHARS // 1024} KiB"
-                opened = self._open_quote() if len(self.record) > 1 else None
-                if opened is not None:
-                    message = f"a quote opened on this line is not closed within {limit}"
-                    raise self._error(message, opened, "is the closing quote missing?") from None
-                raise self._error(f"cell is longer than {limit}", self.start()) from None
-            raise self._error(f"cannot read this row: {text}", self.start(), quote=True) from None
-        if self.exhausted and self._open_quote() is not None:
-            raise self._error("the file ends inside a quoted value", self.start(), quote=True)
-        return cells
-
-    def _error(
-        self, message: str, line: int, hint: str = "", *, quote: bool = False
-    ) -> ManifestError:
-        opened = self._open_quote() if quote else None
-        if opened is not None:
-            message = "a quote opened on this line is never closed"
-            line = opened
-            hint = 'close the quote; write a quote inside a quoted value as ""'
-        return ManifestError(message, path=self._label, line=line, hint=hint)
-
-    def _open_quote(self) -> int | None:
-        """The line of a quote still open at the end of the current record, if any."""
-        start, state, opened = self.start(), 0, 0  # 0 field start, 1 bare, 2 quoted, 3 quote seen
-        for number, line in enumerate(self.record, start):
-            for char in line:
-                if state == 2:
-                    if char == '"':
-                        state = 3
-                    continue
-                if state == 3:
-                    if char == '"':
-                        state = 2
-                        continue
-                    state = 1
-                if char == self.separator or char in "\r\n":
-                    state = 0
-                elif state == 0 and char == '"':
-                    state, opened = 2, number
-                elif state != 0 or char != " ":
-                    state = 1
-        return opened if state == 2 else None
