@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import itemgetter
 from pathlib import Path
 
 from bulkops.actions import Action
@@ -34,10 +33,10 @@ from bulkops.manifest._columns import (
     suggest,
 )
 from bulkops.manifest._csvfeed import Feed
-from bulkops.manifest._item import Item, new_item
+from bulkops.manifest._csvquick import quick_rows
+from bulkops.manifest._item import Item
 from bulkops.manifest._limits import MAX_CELL_CHARS
 from bulkops.manifest._lines import iter_lines
-from bulkops.manifest._quick import is_device_id, is_serial
 from bulkops.manifest._row import RowBuilder
 from bulkops.manifest._text import iter_text
 from bulkops.manifest._values import Invalid, read_device_id, read_serial
@@ -47,7 +46,6 @@ __all__ = ["iter_csv"]
 _QUOTED = re.compile(r'"[^"]*"')
 _SEPARATORS = (",", ";", "\t")
 _VALID_COLUMNS = ", ".join((*ID_COLUMNS, ACTION, *sorted(PARAM_NAMES)))
-_MEMO_SIZE = 4096
 _NOTES = ", ".join(sorted(c for c in INFO_COLUMNS if not c.endswith("s")))
 
 
@@ -70,7 +68,15 @@ def iter_csv(
     header = feed.next_record(reader) or []
     header_line = feed.line
     layout = _layout(header, header_line, builder)
-    quick = _quick_row(layout, builder)
+    quick = quick_rows(
+        builder,
+        width=layout.width,
+        device_id=layout.device_id,
+        serial_number=layout.serial_number,
+        action=layout.action,
+        params=tuple((index, name) for index, name, _ in layout.params),
+        unlabeled=tuple(layout.unlabeled),
+    )
     rows = 0
     while (cells := feed.next_record(reader)) is not None:
         joined = "".join(cells)
@@ -135,67 +141,6 @@ def _item(cells: list[str], line: int, size: int, lay: _Layout, builder: RowBuil
         action=action,
         fields=[(name, label, cells[i]) for i, name, label in lay.params if cells[i]],
     )
-
-
-def _quick_row(lay: _Layout, builder: RowBuilder) -> Callable[[list[str], int], Item | None]:
-    """A reader for plainly valid rows (``None`` otherwise: then :func:`_item` words the error).
-
-    Rows that repeat an action and its parameters (most jobs: one action, one message) are read
-    once: the action and parameter cells are the key to the validated action and parameters.
-    Only the ids are checked on every row. The caller checks the cell size limit first.
-    """
-    width = lay.width
-    unlabeled = tuple(lay.unlabeled)
-    params = tuple((index, name) for index, name, _ in lay.params)
-    device_index, serial_index, action_index = lay.device_id, lay.serial_number, lay.action
-    keyed = (() if action_index is None else (action_index,)) + tuple(i for i, _ in params)
-    key_of: Callable[[list[str]], object] = itemgetter(*keyed) if keyed else _no_key
-    memo: dict[object, tuple[str, dict[str, object]]] = {}
-    actions = builder.actions
-    default = builder.default_action
-
-    def action_and_params(cells: list[str]) -> tuple[str, dict[str, object]] | None:
-        action = default
-        if action_index is not None and (raw := cells[action_index]):
-            action = actions.get(raw)
-        if action is None:
-            return None
-        fields = [(name, cells[index]) for index, name in params if cells[index]]
-        values = builder.quick_params(action, fields)
-        return None if values is None else (action.name, values)
-
-    def row(cells: list[str], line: int) -> Item | None:
-        count = len(cells)
-        if count != width:
-            if count > width:
-                return None
-            cells.extend([""] * (width - count))
-        for index in unlabeled:
-            if cells[index].strip():
-                return None
-        key = key_of(cells)
-        found = memo.get(key)
-        if found is None:
-            found = action_and_params(cells)
-            if found is None:
-                return None
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            memo[key] = found
-        device = "" if device_index is None else cells[device_index]
-        serial = "" if serial_index is None else cells[serial_index]
-        if device:
-            if not is_device_id(device) or (serial and not is_serial(serial)):
-                return None
-        elif not serial or not is_serial(serial):
-            return None
-        return new_item(line, device or None, serial or None, found[0], found[1].copy())
-
-    return row
-
-
-def _no_key(cells: list[str]) -> object:
-    return ()
 
 
 def _find_header(feed: Feed, label: str, preferred: str) -> tuple[str, str]:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from bulkops.actions import Param
-from bulkops.manifest._values import ABSENT, Invalid, read_param
+from bulkops.actions import Param, ParamKind
+from bulkops.manifest._values import ABSENT, CLEAR_MARKERS, Invalid, read_param
 
 __all__ = ["UNSURE", "is_device_id", "is_serial", "quick_value"]
 
@@ -30,6 +30,12 @@ is_device_id: Final[_Match] = re.compile(
 is_serial: Final[_Match] = re.compile(r"[A-Z0-9]{8,14}").fullmatch
 """A serial number as :func:`read_serial` returns it (trimmed, upper case)."""
 
+_CONTROL = r"\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029"  # as in _values: tab is allowed
+_plain_text: Final[_Match] = re.compile(
+    rf"[^\s'=@+\-{_CONTROL}](?:[^{_CONTROL}]*[^\s{_CONTROL}])?"
+).fullmatch
+"""Text that reads as itself: trimmed, no control character, no formula and no ``'`` in front."""
+_TEXT, _BLUEPRINT_NAME = ParamKind.STR, ParamKind.BLUEPRINT_NAME
 _CACHE_SIZE = 4096
 
 
@@ -54,12 +60,27 @@ def quick_value(param: Param, cache: dict[object, object], raw: object) -> objec
         else:
             if value is not ABSENT:
                 return value
-    try:
-        value = read_param(param, raw)
-    except Invalid:
+    value = _read(param, raw)
+    if value is UNSURE:
         return UNSURE
     if key is not None and value is not ABSENT:
         if len(cache) >= _CACHE_SIZE:
             cache.clear()
         cache[key] = value
     return value
+
+
+def _read(param: Param, raw: object) -> object:
+    """``read_param(param, raw)``, plain text at once; :data:`UNSURE` when it is invalid."""
+    if (
+        type(raw) is str
+        and (param.kind is _TEXT or param.kind is _BLUEPRINT_NAME)
+        and len(raw) <= param.max_len
+        and _plain_text(raw)
+        and raw.lower() not in CLEAR_MARKERS
+    ):
+        return raw  # what read_param returns for it
+    try:
+        return read_param(param, raw)
+    except Invalid:
+        return UNSURE

@@ -199,9 +199,11 @@ class RowBuilder:
                 return None
             if value is not ABSENT:
                 params[name] = value
+        return params if self.settled(action, params) else None
+
+    def settled(self, action: Action, params: dict[str, Any]) -> bool:
+        """Whether valid ``params`` hold what ``action`` requires and pass its own check."""
         for name in self.required[action.name]:
             if name not in params:
-                return None
-        if action.check is not None and action.check(params) is not None:
-            return None
-        return params
+                return False
+        return action.check is None or action.check(params) is None
