@@ -79,12 +79,13 @@ def iter_csv(
     )
     rows = 0
     while (cells := feed.next_record(reader)) is not None:
-        joined = "".join(cells)
-        if not joined or joined.isspace():
-            continue
-        size = len(joined)  # at least the longest cell's length
-        item = quick(cells, feed.line) if size <= MAX_CELL_CHARS else None
-        yield item if item is not None else _item(cells, feed.line, size, layout, builder)
+        item = quick(cells, feed.line) if feed.size <= MAX_CELL_CHARS else None
+        if item is None:  # a quick item names a device: the row is not blank
+            joined = "".join(cells)
+            if not joined or joined.isspace():
+                continue
+            item = _item(cells, feed.line, feed.size, layout, builder)
+        yield item
         rows += 1
     if rows == 0:
         builder.fail("no rows after the header", line=header_line, hint="add one row per device")
@@ -106,8 +107,8 @@ class _Layout:
     action_column: str = ACTION
 
 
-def _item(cells: list[str], line: int, size: int, lay: _Layout, builder: RowBuilder) -> Item:
-    """The row's item, or the error for its first problem; ``size`` is at least its longest cell."""
+def _item(cells: list[str], line: int, chars: int, lay: _Layout, builder: RowBuilder) -> Item:
+    """The row's item, or the error for its first problem; ``chars`` is the record's length."""
     count = len(cells)
     if count < lay.width:
         cells.extend([""] * (lay.width - count))
@@ -117,7 +118,7 @@ def _item(cells: list[str], line: int, size: int, lay: _Layout, builder: RowBuil
             line=line,
             hint="a value holding the separator must be in double quotes",
         )
-    if size > MAX_CELL_CHARS:
+    if chars > MAX_CELL_CHARS:
         for index, cell in enumerate(cells):
             if len(cell) > MAX_CELL_CHARS:
                 column = lay.all_labels[index] if index < lay.width else None

@@ -27,6 +27,7 @@ class Feed:
         self.done = 0  # lines of the records already read
         self.record: list[str] = []
         self.line = 0  # where the record that next_record returned starts
+        self.size = 0  # and its length in characters, at least that of its longest cell
         self.separator = ","
         self.exhausted = False
         self._lines = self._feed(lines)
@@ -77,8 +78,10 @@ class Feed:
         if self.exhausted and self._open_quote() is not None:
             raise self._error("the file ends inside a quoted value", self.start(), quote=True)
         record = self.record
+        lines = len(record)
         self.line = self.done + 1
-        self.done += len(record)
+        self.size = len(record[0]) if lines == 1 else sum(map(len, record))
+        self.done += lines
         record.clear()
         return cells
 

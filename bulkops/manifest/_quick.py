@@ -30,12 +30,8 @@ is_device_id: Final[_Match] = re.compile(
 is_serial: Final[_Match] = re.compile(r"[A-Z0-9]{8,14}").fullmatch
 """A serial number as :func:`read_serial` returns it (trimmed, upper case)."""
 
-_CONTROL = r"\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029"  # as in _values: tab is allowed
-_plain_text: Final[_Match] = re.compile(
-    rf"[^\s'=@+\-{_CONTROL}](?:[^{_CONTROL}]*[^\s{_CONTROL}])?"
-).fullmatch
-"""Text that reads as itself: trimmed, no control character, no formula and no ``'`` in front."""
 _TEXT, _BLUEPRINT_NAME = ParamKind.STR, ParamKind.BLUEPRINT_NAME
+_NOT_FIRST = " '=@+-"  # white space, the mark that text is not a formula, a formula
 _CACHE_SIZE = 4096
 
 
@@ -75,11 +71,14 @@ def _read(param: Param, raw: object) -> object:
     if (
         type(raw) is str
         and (param.kind is _TEXT or param.kind is _BLUEPRINT_NAME)
+        and raw
         and len(raw) <= param.max_len
-        and _plain_text(raw)
+        and raw.isprintable()  # no control character; of the white space, only " "
+        and raw[0] not in _NOT_FIRST
+        and raw[-1] != " "
         and raw.lower() not in CLEAR_MARKERS
     ):
-        return raw  # what read_param returns for it
+        return raw  # trimmed, not a formula, no "'" to drop: what read_param returns for it
     try:
         return read_param(param, raw)
     except Invalid:
