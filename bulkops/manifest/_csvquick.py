@@ -19,7 +19,7 @@ from bulkops.manifest._values import ABSENT
 
 __all__ = ["quick_rows"]
 
-_MEMO_SIZE = 4096
+_MEMO_SIZE = 1024  # rows of unique values churn it; more costs memory (~0.6 KiB each)
 
 Plan = tuple[tuple[int, str, "Param | None", dict[object, object]], ...]
 """Per parameter column: its index, its name, and the action's parameter and value cache."""
