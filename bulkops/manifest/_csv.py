@@ -32,11 +32,13 @@ from bulkops.manifest._columns import (
     display,
     suggest,
 )
+from bulkops.manifest._csvfeed import Feed
+from bulkops.manifest._csvquick import quick_rows
 from bulkops.manifest._item import Item
-from bulkops.manifest._limits import MAX_CELL_CHARS, MAX_LINE_CHARS
-from bulkops.manifest._lines import LineTooLong, iter_lines
+from bulkops.manifest._limits import MAX_CELL_CHARS
+from bulkops.manifest._lines import iter_lines
 from bulkops.manifest._row import RowBuilder
-from bulkops.manifest._text import DecodeProblem, iter_text
+from bulkops.manifest._text import iter_text
 from bulkops.manifest._values import Invalid, read_device_id, read_serial
 
 __all__ = ["iter_csv"]
@@ -52,7 +54,7 @@ def iter_csv(
 ) -> Iterator[Item]:
     """The items of a CSV manifest; :class:`ManifestError` at the first bad row."""
     builder = RowBuilder(label, default_action=default_action)
-    feed = _Feed(iter_lines(iter_text(path, label)), label)
+    feed = Feed(iter_lines(iter_text(path, label)), label)
     first, separator = _find_header(feed, label, "\t" if tab else ",")
     feed.separator = separator
     reader = csv.reader(
@@ -64,18 +66,26 @@ def iter_csv(
         strict=False,
     )
     header = feed.next_record(reader) or []
-    header_line = feed.start()
-    feed.reset()
+    header_line = feed.line
     layout = _layout(header, header_line, builder)
+    quick = quick_rows(
+        builder,
+        width=layout.width,
+        device_id=layout.device_id,
+        serial_number=layout.serial_number,
+        action=layout.action,
+        params=tuple((index, name) for index, name, _ in layout.params),
+        unlabeled=tuple(layout.unlabeled),
+    )
     rows = 0
     while (cells := feed.next_record(reader)) is not None:
-        line = feed.start()
-        chars = feed.chars
-        feed.reset()
-        joined = "".join(cells)
-        if not joined or joined.isspace():
-            continue
-        yield _item(cells, line, chars, layout, builder)
+        item = quick(cells, feed.line) if feed.size <= MAX_CELL_CHARS else None
+        if item is None:  # a quick item names a device: the row is not blank
+            joined = "".join(cells)
+            if not joined or joined.isspace():
+                continue
+            item = _item(cells, feed.line, feed.size, layout, builder)
+        yield item
         rows += 1
     if rows == 0:
         builder.fail("no rows after the header", line=header_line, hint="add one row per device")
@@ -98,6 +108,7 @@ class _Layout:
 
 
 def _item(cells: list[str], line: int, chars: int, lay: _Layout, builder: RowBuilder) -> Item:
+    """The row's item, or the error for its first problem; ``chars`` is the record's length."""
     count = len(cells)
     if count < lay.width:
         cells.extend([""] * (lay.width - count))
@@ -133,7 +144,7 @@ def _item(cells: list[str], line: int, chars: int, lay: _Layout, builder: RowBui
     )
 
 
-def _find_header(feed: _Feed, label: str, preferred: str) -> tuple[str, str]:
+def _find_header(feed: Feed, label: str, preferred: str) -> tuple[str, str]:
     """The header's first physical line and the separator, after blank lines and ``sep=``."""
     separator = ""
     for line in feed:
@@ -225,99 +236,3 @@ def _unknown_column(raw: str, label: str, line: int, builder: RowBuilder) -> Non
         hint=hint + f"valid columns: {_VALID_COLUMNS}; columns named {_NOTES} "
         "or starting with # are ignored",
     )
-
-
-class _Feed:
-    """Feeds physical lines to :func:`csv.reader`, counting them and bounding each record."""
-
-    def __init__(self, lines: Iterator[str], label: str) -> None:
-        self._lines = lines
-        self._label = label
-        self.count = 0
-        self.record: list[str] = []
-        self.chars = 0
-        self.separator = ","
-        self.exhausted = False
-
-    def __iter__(self) -> _Feed:
-        return self
-
-    def __next__(self) -> str:
-        try:
-            line = next(self._lines)
-        except StopIteration:
-            self.exhausted = True
-            raise
-        except LineTooLong:
-            message = f"line is longer than {MAX_LINE_CHARS // (1024 * 1024)} MiB"
-            raise self._error(message, self.count + 1, quote=True) from None
-        except DecodeProblem as problem:
-            raise self._error(problem.message, self.count + 1, problem.hint) from None
-        self.count += 1
-        self.record.append(line)
-        self.chars += len(line)
-        if self.chars > MAX_LINE_CHARS:
-            message = f"row is longer than {MAX_LINE_CHARS // (1024 * 1024)} MiB"
-            raise self._error(message, self.start(), quote=True)
-        return line
-
-    def start(self) -> int:
-        """The line where the current record starts."""
-        return self.count - len(self.record) + 1
-
-    def reset(self) -> None:
-        """The current record is done."""
-        self.record.clear()
-        self.chars = 0
-
-    def next_record(self, reader: Iterator[list[str]]) -> list[str] | None:
-        """The next record's cells, ``None`` at the end; raises :class:`ManifestError`."""
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return None
-        except csv.Error as exc:
-            text = str(exc)
-            if "field limit" in text:
-                limit = f"{MAX_CELL_CHARS // 1024} KiB"
-                opened = self._open_quote() if len(self.record) > 1 else None
-                if opened is not None:
-                    message = f"a quote opened on this line is not closed within {limit}"
-                    raise self._error(message, opened, "is the closing quote missing?") from None
-                raise self._error(f"cell is longer than {limit}", self.start()) from None
-            raise self._error(f"cannot read this row: {text}", self.start(), quote=True) from None
-        if self.exhausted and self._open_quote() is not None:
-            raise self._error("the file ends inside a quoted value", self.start(), quote=True)
-        return cells
-
-    def _error(
-        self, message: str, line: int, hint: str = "", *, quote: bool = False
-    ) -> ManifestError:
-        opened = self._open_quote() if quote else None
-        if opened is not None:
-            message = "a quote opened on this line is never closed"
-            line = opened
-            hint = 'close the quote; write a quote inside a quoted value as ""'
-        return ManifestError(message, path=self._label, line=line, hint=hint)
-
-    def _open_quote(self) -> int | None:
-        """The line of a quote still open at the end of the current record, if any."""
-        start, state, opened = self.start(), 0, 0  # 0 field start, 1 bare, 2 quoted, 3 quote seen
-        for number, line in enumerate(self.record, start):
-            for char in line:
-                if state == 2:
-                    if char == '"':
-                        state = 3
-                    continue
-                if state == 3:
-                    if char == '"':
-                        state = 2
-                        continue
-                    state = 1
-                if char == self.separator or char in "\r\n":
-                    state = 0
-                elif state == 0 and char == '"':
-                    state, opened = 2, number
-                elif state != 0 or char != " ":
-                    state = 1
-        return opened if state == 2 else None

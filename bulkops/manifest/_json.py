@@ -14,7 +14,7 @@ JSON Lines hold one item per line; blank lines are skipped; ``#`` comment lines 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,14 @@ class _Defaults:
 
 
 _NO_DEFAULTS = _Defaults()
+_BLANK = object()
+_SKIP, _PARAM, _NESTED = object(), object(), object()
+_ROLES = {
+    **{key: _PARAM for key in PARAM_NAMES},
+    "params": _NESTED,
+    **{key: _SKIP for key in (*ID_COLUMNS, ACTION, *INFO_COLUMNS)},  # as _params: these first
+}
+"""What each key of a plainly valid item is; any other key is left to the precise path."""
 
 
 def iter_json(path: Path, label: str, *, default_action: Action | None) -> Iterator[Item]:
@@ -54,7 +62,8 @@ def iter_json(path: Path, label: str, *, default_action: Action | None) -> Itera
     for line, value in scan:
         if defaults is None:
             defaults = _read_defaults(scan.defaults, builder)
-        yield _item(value, line, defaults, builder)
+        item = _quick_item(value, line, defaults, builder)
+        yield item if item is not None else _item(value, line, defaults, builder)
     if defaults is None:
         builder.fail("no items", line=None, hint="the items list is empty")
 
@@ -65,30 +74,40 @@ def iter_jsonl(path: Path, label: str, *, default_action: Action | None) -> Iter
     lines = iter_lines(iter_text(path, label))
     number = 0
     count = 0
-    while True:
-        try:
-            line = next(lines)
-        except StopIteration:
-            break
-        except LineTooLong:
-            mib = MAX_LINE_CHARS // (1024 * 1024)
-            builder.fail(f"line is longer than {mib} MiB", line=number + 1)
-        except DecodeProblem as problem:
-            builder.fail(problem.message, line=number + 1, hint=problem.hint)
-        number += 1
-        text = line.strip()
-        if not text:
-            continue
-        if text[0] == "#":
-            builder.fail(
-                "comment lines are not allowed in JSON Lines",
-                line=number,
-                hint='delete the line, or keep the remark in a "note" key of an item',
-            )
-        yield _item(_parse(text, number, builder, raw=line), number, _NO_DEFAULTS, builder)
-        count += 1
+    loads, bad_json = orjson.loads, orjson.JSONDecodeError
+    try:
+        for line in lines:
+            number += 1
+            try:
+                obj = loads(line)  # JSON white space only: the same value as of the trimmed line
+            except bad_json:
+                obj = _odd_line(line, number, builder)
+                if obj is _BLANK:
+                    continue
+            item = _quick_item(obj, number, _NO_DEFAULTS, builder)
+            yield item if item is not None else _item(obj, number, _NO_DEFAULTS, builder)
+            count += 1
+    except LineTooLong:
+        mib = MAX_LINE_CHARS // (1024 * 1024)
+        builder.fail(f"line is longer than {mib} MiB", line=number + 1)
+    except DecodeProblem as problem:
+        builder.fail(problem.message, line=number + 1, hint=problem.hint)
     if count == 0:
         builder.fail("empty manifest", line=None, hint="the file holds no items")
+
+
+def _odd_line(line: str, number: int, builder: RowBuilder) -> Any:
+    """A line orjson refused as it is: blank (:data:`_BLANK`), a comment, or its trimmed JSON."""
+    text = line.strip()
+    if not text:
+        return _BLANK
+    if text[0] == "#":
+        builder.fail(
+            "comment lines are not allowed in JSON Lines",
+            line=number,
+            hint='delete the line, or keep the remark in a "note" key of an item',
+        )
+    return _parse(text, number, builder, raw=line)
 
 
 def _parse(text: str, line: int, builder: RowBuilder, *, raw: str | None = None) -> Any:
@@ -144,6 +163,40 @@ def _item(obj: Any, line: int, defaults: _Defaults, builder: RowBuilder) -> Item
         action=action,
         fields=fields,
     )
+
+
+def _quick_item(obj: Any, line: int, defaults: _Defaults, builder: RowBuilder) -> Item | None:
+    """The item of a plainly valid object, else ``None``: then :func:`_item` words the error."""
+    if type(obj) is not dict:
+        return None
+    found: dict[str, object] = {}
+    for key, value in obj.items():
+        role = _ROLES.get(key)
+        if role is _PARAM:
+            if key in found:
+                return None
+            found[key] = value
+        elif role is _NESTED:
+            if type(value) is not dict:
+                return None
+            for name, raw in value.items():
+                if name in found or name not in PARAM_NAMES:
+                    return None
+                found[name] = raw
+        elif role is None:
+            return None
+    raw_action = obj.get(ACTION)
+    action = builder.actions.get(raw_action) if type(raw_action) is str else None
+    if action is None:
+        if raw_action is not None and (type(raw_action) is not str or raw_action.strip()):
+            return None
+        action = defaults.action if defaults.action is not None else builder.default_action
+        if action is None:
+            return None
+    fields: Iterable[tuple[str, object]] = found.items()
+    if defaults.params:
+        fields = [*fields, *((n, raw) for n, (_, raw) in defaults.params.items() if n not in found)]
+    return builder.quick(line, obj.get(ID_COLUMNS[0]), obj.get(ID_COLUMNS[1]), action, fields)
 
 
 def _params(obj: dict[str, Any], line: int, builder: RowBuilder) -> dict[str, tuple[str, object]]:

@@ -11,7 +11,8 @@ from typing import Any, NoReturn
 from bulkops.actions import ACTIONS, Action, Param
 from bulkops.errors import ManifestError
 from bulkops.manifest._columns import suggest
-from bulkops.manifest._item import Item
+from bulkops.manifest._item import Item, new_item
+from bulkops.manifest._quick import UNSURE, is_device_id, is_serial, quick_value
 from bulkops.manifest._values import ABSENT, Invalid, quote, read_device_id, read_param, read_serial
 
 __all__ = ["Field", "RowBuilder", "find_action"]
@@ -42,14 +43,15 @@ class RowBuilder:
     def __init__(self, label: str, *, default_action: Action | None) -> None:
         self.label = label
         self.default_action = default_action
-        # Per parameter, a bounded cache of text already read: jobs repeat messages, tags, names.
-        self._params: dict[str, dict[str, tuple[Param, dict[str, object]]]] = {
+        # Per parameter, a bounded cache of values already read: jobs repeat messages, tags, names.
+        # The quick paths (:mod:`bulkops.manifest._quick`) share these caches.
+        self.params: dict[str, dict[str, tuple[Param, dict[object, object]]]] = {
             a.name: {p.name: (p, {}) for p in a.params} for a in ACTIONS.values()
         }
-        self._required = {
-            a.name: [p.name for p in a.params if p.required] for a in ACTIONS.values()
+        self.required: dict[str, tuple[str, ...]] = {
+            a.name: tuple(p.name for p in a.params if p.required) for a in ACTIONS.values()
         }
-        self._actions: dict[str, Action] = {}
+        self.actions: dict[str, Action] = {}  # action names as written, filled by action()
 
     def fail(
         self, message: str, *, line: int | None, column: str | None = None, hint: str = ""
@@ -59,7 +61,7 @@ class RowBuilder:
 
     def action(self, raw: object, *, line: int, column: str) -> Action:
         """The row's action: its own value, else the default; an error when neither is given."""
-        if isinstance(raw, str) and (known := self._actions.get(raw)) is not None:
+        if isinstance(raw, str) and (known := self.actions.get(raw)) is not None:
             return known
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if self.default_action is None:
@@ -74,15 +76,15 @@ class RowBuilder:
             self.fail(
                 f"expected an action name in quotes, got {quote(raw)}", line=line, column=column
             )
-        action = self._actions.get(raw)
+        action = self.actions.get(raw)
         if action is None:
             try:
                 action = find_action(raw)
             except Invalid as exc:
                 self.fail(exc.message, line=line, column=column, hint=exc.hint)
-            if len(self._actions) >= _CACHE_SIZE:
-                self._actions.clear()
-            self._actions[raw] = action
+            if len(self.actions) >= _CACHE_SIZE:
+                self.actions.clear()
+            self.actions[raw] = action
         return action
 
     def build(
@@ -110,7 +112,7 @@ class RowBuilder:
                 line=line,
                 hint="fill in one of them, or delete the row",
             )
-        known = self._params[action.name]
+        known = self.params[action.name]
         params: dict[str, Any] = {}
         for name, column, raw in fields:
             entry = known.get(name)
@@ -137,7 +139,7 @@ class RowBuilder:
                     cache[raw] = value
             if value is not ABSENT:
                 params[name] = value
-        for name in self._required[action.name]:
+        for name in self.required[action.name]:
             if name not in params:
                 param = known[name][0]
                 self.fail(
@@ -150,3 +152,58 @@ class RowBuilder:
             if problem is not None:
                 self.fail(problem, line=line, hint=f"see `bulkops actions` for {action.name}")
         return Item(line, uuid, serial, action.name, params)
+
+    def quick(
+        self,
+        line: int,
+        device_id: object,
+        serial_number: object,
+        action: Action,
+        fields: Iterable[tuple[str, object]],
+    ) -> Item | None:
+        """The item :meth:`build` returns for a plainly valid row; ``None``: call :meth:`build`.
+
+        ``fields`` are ``(name, raw value)``, in the order :meth:`build` is given them.
+        """
+        if device_id is None or device_id == "":
+            uuid = None
+        elif type(device_id) is str and is_device_id(device_id):
+            uuid = device_id
+        else:
+            return None
+        if serial_number is None or serial_number == "":
+            serial = None
+        elif type(serial_number) is str and is_serial(serial_number):
+            serial = serial_number
+        else:
+            return None
+        if uuid is None and serial is None:
+            return None
+        params = self.quick_params(action, fields)
+        return None if params is None else new_item(line, uuid, serial, action.name, params)
+
+    def quick_params(
+        self, action: Action, fields: Iterable[tuple[str, object]]
+    ) -> dict[str, Any] | None:
+        """The parameters :meth:`build` makes of plainly valid ``fields``, else ``None``."""
+        known = self.params[action.name]
+        params: dict[str, Any] = {}
+        for name, raw in fields:
+            entry = known.get(name)
+            if entry is None:
+                if isinstance(raw, str) and not raw.strip():
+                    continue
+                return None
+            value = quick_value(entry[0], entry[1], raw)
+            if value is UNSURE:
+                return None
+            if value is not ABSENT:
+                params[name] = value
+        return params if self.settled(action, params) else None
+
+    def settled(self, action: Action, params: dict[str, Any]) -> bool:
+        """Whether valid ``params`` hold what ``action`` requires and pass its own check."""
+        for name in self.required[action.name]:
+            if name not in params:
+                return False
+        return action.check is None or action.check(params) is None
