@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 from bulkops.actions import Param, ParamKind
-from bulkops.manifest._values import ABSENT, CLEAR_MARKERS, Invalid, read_param
+from bulkops.manifest._values import _SERIAL, _UUID, ABSENT, CLEAR_MARKERS, Invalid, read_param
 
 __all__ = ["UNSURE", "is_device_id", "is_serial", "quick_value"]
 
@@ -22,12 +22,10 @@ UNSURE: Final = object()
 
 _Match = Callable[[str], "re.Match[str] | None"]
 
-is_device_id: Final[_Match] = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-).fullmatch
+is_device_id: Final[_Match] = _UUID.fullmatch
 """A UUID as :func:`read_device_id` returns it (trimmed, lower case), so it is returned as is."""
 
-is_serial: Final[_Match] = re.compile(r"[A-Z0-9]{8,14}").fullmatch
+is_serial: Final[_Match] = _SERIAL.fullmatch
 """A serial number as :func:`read_serial` returns it (trimmed, upper case)."""
 
 _TEXT, _BLUEPRINT_NAME = ParamKind.STR, ParamKind.BLUEPRINT_NAME
