@@ -204,7 +204,17 @@ class _Group:
 
 
 def _survey(store: Store, run_id: str) -> list[_Group]:
-    """The run's rows grouped by what the plan counts: one pass of SQL, whatever its size."""
+    """The run's rows grouped by what the plan counts: one pass of SQL, whatever its size.
+
+    A run this store has just ingested needs no pass: its rows are all pending and unplanned,
+    and the ingest counted them.
+    """
+    fresh = store.take_ingest_shape(run_id)
+    if fresh is not None:
+        return [
+            _Group(action, "pending", None, None, by_serial, both, n, 0)
+            for (action, by_serial, both), n in fresh.items()
+        ]
     return [
         _Group(a, st, reason, route, bool(by_serial), bool(both), n, previews)
         for a, st, reason, route, by_serial, both, n, previews in store._conn.execute(

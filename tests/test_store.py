@@ -165,3 +165,39 @@ def test_a_database_from_another_schema_version_is_refused_in_one_line(tmp_path:
     message = str(caught.value)
     assert "\n" not in message and str(db) in message
     assert "schema 1" in message and "use another --db" in message
+
+
+def test_an_ingest_counts_its_rows_exactly_as_a_pass_over_the_table_would(tmp_path: Path) -> None:
+    from bulkops.planner import _survey
+
+    rows = [f"{IDS[i]},,blankpush" for i in range(5)]
+    rows += [f",C02SERIAL{i:03d},restart" for i in range(3)]
+    rows += [f"{IDS[10 + i]},C02BOTH{i:05d},lock" for i in range(2)]
+    rows += [f"{IDS[20]},,restart", ",C02ONLY0001,blankpush"]
+    store = Store(tmp_path / "b.db")
+    try:
+        run_id = make_run(store, tmp_path, "device_id,serial_number,action\n" + "\n".join(rows))
+        counted = sorted(_survey(store, run_id), key=repr)  # from the ingest
+        assert store.take_ingest_shape(run_id) is None  # given once
+        scanned = sorted(_survey(store, run_id), key=repr)  # from the table
+    finally:
+        store.close()
+    assert counted == scanned
+    assert sum(g.n for g in counted) == len(rows)
+    assert {(g.action, g.by_serial, g.id_and_serial, g.n) for g in counted} == {
+        ("blankpush", False, False, 5),
+        ("blankpush", True, False, 1),
+        ("restart", True, False, 3),
+        ("restart", False, False, 1),
+        ("lock", False, True, 2),
+    }
+
+
+def test_an_ingest_count_is_not_given_once_anything_was_written_since(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.db")
+    try:
+        run_id = make_run(store, tmp_path, "device_id,action\n" + f"{IDS[0]},blankpush\n")
+        store._conn.execute("UPDATE items SET state = 'unknown' WHERE run_id = ?", (run_id,))
+        assert store.take_ingest_shape(run_id) is None
+    finally:
+        store.close()

@@ -15,6 +15,7 @@ import asyncio
 import secrets
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import orjson
 from bulkops.actions import Request
 from bulkops.store._checks import check_cross_rows
 from bulkops.store._db import connect, sqlite_errors
-from bulkops.store._ingest import insert_items
+from bulkops.store._ingest import Shape, insert_items
 from bulkops.store._writer import _COMPLETE, _INTENT, _RELEASE, Write, Writer, _runs
 
 __all__ = ["OUTCOMES", "RunInfo", "Store", "WorkItem"]
@@ -82,6 +83,7 @@ class Store:
         self._conn = connect(self.path, scratch=scratch)
         self._exec: ThreadPoolExecutor | None = None
         self._writer = Writer(self._commit, linger_s=linger_s)
+        self._ingested: dict[str, tuple[Shape, int]] = {}  # see take_ingest_shape
 
     @property
     def commits(self) -> int:
@@ -147,17 +149,25 @@ class Store:
                         orjson.dumps(dict(options)).decode(),
                     ),
                 )
-                actions: set[str] = set()
-                total = insert_items(conn, run_id, items, actions)
+                shape: Shape = Counter()
+                total = insert_items(conn, run_id, items, shape)
+                actions = {action for action, _, _ in shape}
                 check_cross_rows(conn, run_id, manifest_path, total, actions)
                 conn.execute("UPDATE runs SET total = ? WHERE run_id = ?", (total, run_id))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        self._ingested[run_id] = (shape, conn.total_changes)
         info = self.run(run_id)
         assert info is not None
         return info
+
+    def take_ingest_shape(self, run_id: str) -> Shape | None:
+        """Once: rows per (action, by serial only, by id and serial) of a run this store just
+        ingested, all pending and unplanned; ``None`` once anything was written since."""
+        shape, changes = self._ingested.pop(run_id, (None, -1))
+        return shape if changes == self._conn.total_changes else None
 
     def delete_run(self, run_id: str) -> None:
         """Forget a run and its items (used by ``plan``, which keeps nothing)."""
