@@ -84,7 +84,7 @@ def plan(args: argparse.Namespace, tmp: Path, files: dict[str, Path]) -> None:
     )
     py = sys.executable
     print(f"`bulkops plan`, {args.rows:,} rows (device ids, no reads needed)\n")
-    print("| format | file MB | floor: bare parse s | plan s | × floor | peak RSS MB | db MB |")
+    print("| format | file MB | floor: bare parse s | plan s | × floor | peak RSS MB | --db MB after |")
     print("|---|---|---|---|---|---|---|")
     for fmt, path in files.items():
         floor, _, _ = timed([py, "-c", FLOOR_CSV if fmt == "csv" else FLOOR_JSONL, str(path)])
@@ -95,7 +95,7 @@ def plan(args: argparse.Namespace, tmp: Path, files: dict[str, Path]) -> None:
         size = db.stat().st_size / 2**20
         print(
             f"| {fmt} | {path.stat().st_size / 2**20:.0f} | {floor:.1f} | **{seconds:.1f}** | "
-            f"{seconds / floor:.1f}× | **{rss}** | {size:.0f} (high-water; plan keeps no rows) |"
+            f"{seconds / floor:.1f}× | **{rss}** | {size:.2f} |"
         )
     print()
 
