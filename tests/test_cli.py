@@ -32,6 +32,13 @@ def bulkops(
     )
 
 
+def write_job(folder: Path, sim: object, count: int, action: str) -> list[str]:
+    """``job.csv`` in ``folder``: the first ``count`` devices of the simulated fleet, one action."""
+    ids = sorted(sim.fleet.devices)[:count]  # type: ignore[attr-defined]
+    (folder / "job.csv").write_text("device_id,action\n" + "".join(f"{i},{action}\n" for i in ids))
+    return ids
+
+
 @pytest.fixture
 def served() -> Iterator[tuple[object, str, str]]:
     sim = make_sim(devices=50)
@@ -183,8 +190,7 @@ def test_a_plan_keeps_nothing_and_does_not_wait_for_the_run_holding_the_database
     from bulkops.store._lock import RunLock
 
     sim, url, token = served
-    ids = sorted(sim.fleet.devices)[:5]  # type: ignore[attr-defined]
-    (tmp_path / "job.csv").write_text("device_id,action\n" + "".join(f"{i},restart\n" for i in ids))
+    write_job(tmp_path, sim, 5, "restart")
     db = tmp_path / "db" / "bulkops.db"
     Store(db).close()
     lock = RunLock(db)  # as a run in progress on this database holds it
@@ -211,8 +217,7 @@ def test_a_second_sender_on_the_same_database_is_refused(
 ) -> None:
     """Two processes on one run would send its items twice: the second is refused at once."""
     sim, url, token = served
-    ids = sorted(sim.fleet.devices)[:40]  # type: ignore[attr-defined]
-    (tmp_path / "job.csv").write_text("device_id,action\n" + "".join(f"{i},restart\n" for i in ids))
+    ids = write_job(tmp_path, sim, 40, "restart")
     args = ["run", "job.csv", "--base-url", url, "--rate", "20/s", "-q"]
     first = subprocess.Popen(
         [sys.executable, "-m", "bulkops", *args],
@@ -241,10 +246,7 @@ def test_status_counts_the_requests_of_a_run_while_it_goes(
     from bulkops.store import Store
 
     sim, url, token = served
-    ids = sorted(sim.fleet.devices)[:40]  # type: ignore[attr-defined]
-    (tmp_path / "job.csv").write_text(
-        "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids)
-    )
+    ids = write_job(tmp_path, sim, 40, "blankpush")
     args = ["run", "job.csv", "--base-url", url, "--rate", "10/s", "-q"]
     run = subprocess.Popen(
         [sys.executable, "-m", "bulkops", *args],
