@@ -32,6 +32,18 @@ def bulkops(
     )
 
 
+def spawn(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """``bulkops ARGS`` started in the background, its output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bulkops", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def write_job(folder: Path, sim: object, count: int, action: str) -> list[str]:
     """``job.csv`` in ``folder``: the first ``count`` devices of the simulated fleet, one action."""
     ids = sorted(sim.fleet.devices)[:count]  # type: ignore[attr-defined]
@@ -219,14 +231,7 @@ def test_a_second_sender_on_the_same_database_is_refused(
     sim, url, token = served
     ids = write_job(tmp_path, sim, 40, "restart")
     args = ["run", "job.csv", "--base-url", url, "--rate", "20/s", "-q"]
-    first = subprocess.Popen(
-        [sys.executable, "-m", "bulkops", *args],
-        cwd=tmp_path,
-        env=env_with_token(token),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = spawn(*args, env=env_with_token(token), cwd=tmp_path)
     deadline = time.time() + 30
     while not sim.ledger.select(action="restart") and time.time() < deadline:  # type: ignore[attr-defined]
         time.sleep(0.02)
@@ -248,14 +253,7 @@ def test_status_counts_the_requests_of_a_run_while_it_goes(
     sim, url, token = served
     ids = write_job(tmp_path, sim, 40, "blankpush")
     args = ["run", "job.csv", "--base-url", url, "--rate", "10/s", "-q"]
-    run = subprocess.Popen(
-        [sys.executable, "-m", "bulkops", *args],
-        cwd=tmp_path,
-        env=env_with_token(token),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = spawn(*args, env=env_with_token(token), cwd=tmp_path)
     seen: list[tuple[str, int]] = []  # (status, requests) while it runs
     deadline = time.time() + 30
     while run.poll() is None and time.time() < deadline:
