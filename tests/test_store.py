@@ -201,3 +201,40 @@ def test_an_ingest_count_is_not_given_once_anything_was_written_since(tmp_path: 
         assert store.take_ingest_shape(run_id) is None
     finally:
         store.close()
+
+
+def test_an_ingest_count_is_not_given_once_another_process_wrote(tmp_path: Path) -> None:
+    store = Store(tmp_path / "d.db")
+    try:
+        run_id = make_run(store, tmp_path, "device_id,action\n" + f"{IDS[0]},blankpush\n")
+        other = sqlite3.connect(tmp_path / "d.db")  # as a second bulkops process would
+        other.execute("UPDATE items SET state = 'succeeded' WHERE run_id = ?", (run_id,))
+        other.commit()
+        other.close()
+        assert store.take_ingest_shape(run_id) is None
+    finally:
+        store.close()
+
+
+def test_a_plan_removes_what_a_killed_plan_left_but_not_a_plan_in_progress(
+    tmp_path: Path,
+) -> None:
+    import fcntl
+
+    from bulkops.store import scratch_store
+
+    db = tmp_path / "bulkops.db"
+    dead = tmp_path / ".bulkops.db.plan-dead.db"
+    alive = tmp_path / ".bulkops.db.plan-alive.db"
+    for path in (dead, alive):
+        path.write_bytes(b"x")
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    hold = os.open(str(alive) + ".held", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(hold, fcntl.LOCK_EX)  # as the plan still running holds it
+    try:
+        with scratch_store(db) as store:
+            assert store.path.name.startswith(".bulkops.db.plan-")
+            assert store.path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.close(hold)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, alive.name + ".held"]

@@ -83,7 +83,7 @@ class Store:
         self._conn = connect(self.path, scratch=scratch)
         self._exec: ThreadPoolExecutor | None = None
         self._writer = Writer(self._commit, linger_s=linger_s)
-        self._ingested: dict[str, tuple[Shape, int]] = {}  # see take_ingest_shape
+        self._ingested: dict[str, tuple[Shape, tuple[int, int]]] = {}  # take_ingest_shape
 
     @property
     def commits(self) -> int:
@@ -158,7 +158,7 @@ class Store:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        self._ingested[run_id] = (shape, conn.total_changes)
+        self._ingested[run_id] = (shape, self._version())
         info = self.run(run_id)
         assert info is not None
         return info
@@ -166,8 +166,13 @@ class Store:
     def take_ingest_shape(self, run_id: str) -> Shape | None:
         """Once: rows per (action, by serial only, by id and serial) of a run this store just
         ingested, all pending and unplanned; ``None`` once anything was written since."""
-        shape, changes = self._ingested.pop(run_id, (None, -1))
-        return shape if changes == self._conn.total_changes else None
+        shape, version = self._ingested.pop(run_id, (None, None))
+        return shape if version == self._version() else None
+
+    def _version(self) -> tuple[int, int]:
+        """Changes by this connection and commits by any other: equal means nothing written."""
+        (data_version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        return self._conn.total_changes, int(data_version)
 
     def delete_run(self, run_id: str) -> None:
         """Forget a run and its items (used by ``plan``, which keeps nothing)."""
