@@ -21,7 +21,7 @@ __all__ = ["quick_rows"]
 
 _MEMO_SIZE = 1024  # rows of unique values churn it; more costs memory (~0.6 KiB each)
 
-Plan = tuple[tuple[int, str, "Param | None", dict[object, object]], ...]
+ColumnPlan = tuple[tuple[int, str, "Param | None", dict[object, object]], ...]
 """Per parameter column: its index, its name, and the action's parameter and value cache."""
 
 
@@ -43,11 +43,11 @@ def quick_rows(
     keyed = (() if action is None else (action,)) + tuple(index for index, _ in params)
     key_of: Callable[[list[str]], object] = itemgetter(*keyed) if keyed else _no_key
     memo: dict[object, tuple[str, dict[str, object]]] = {}
-    plans: dict[str, Plan] = {}
+    plans: dict[str, ColumnPlan] = {}
     actions = builder.actions
     default = builder.default_action
 
-    def plan_of(chosen: Action) -> Plan:
+    def plan_of(chosen: Action) -> ColumnPlan:
         known = builder.params[chosen.name]
         plan = tuple((index, name, *known.get(name, (None, {}))) for index, name in params)
         plans[chosen.name] = plan

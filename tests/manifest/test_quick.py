@@ -244,3 +244,14 @@ def test_a_value_under_no_header_after_a_good_row_is_refused(
     items, problem = _outcome(path)
     assert len(items) == 2 and problem is not None and f"{path}:4: a value in column 2" in problem
     _both_ways(path, monkeypatch)
+
+
+def test_new_item_sets_every_field_the_dataclass_has() -> None:
+    import dataclasses
+
+    from bulkops.manifest._item import Item, new_item
+
+    values = {"line": 7, "device_id": UUID1, "serial_number": SERIAL, "action": "lock"}
+    values["params"] = {"message": "Call IT"}
+    assert [f.name for f in dataclasses.fields(Item)] == list(values)  # a new field: set it too
+    assert new_item(**values) == Item(**values)
