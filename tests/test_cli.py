@@ -349,3 +349,15 @@ def test_a_rate_above_the_tenant_cap_is_warned_about(tmp_path: Path) -> None:
             finally:
                 err.file = sys.stderr
         assert ("above the tenant's cap of 10000/h" in buf.getvalue()) is warned, url
+
+
+def test_profile_writes_where_the_time_went_and_prints_the_top(tmp_path: Path) -> None:
+    import pstats
+
+    result = bulkops("--profile", "prof.out", "actions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stats = pstats.Stats(str(tmp_path / "prof.out"))
+    assert any(name == "actions" for _, _, name in stats.stats)  # type: ignore[attr-defined]
+    assert (tmp_path / "prof.out").stat().st_mode & 0o777 == 0o600
+    top = [line for line in result.stderr.splitlines() if " s own " in line]
+    assert result.stderr.startswith("profile: prof.out") and len(top) == 12, result.stderr

@@ -53,6 +53,26 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+@app.callback()
+def _everywhere(
+    ctx: typer.Context,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            metavar="FILE",
+            help="Write where the command's time goes (cProfile) to FILE and print the top.",
+        ),
+    ] = None,
+) -> None:
+    """Crash-safe bulk operations for the Kandji / Iru Endpoint Management API."""
+    if profile is not None:
+        from bulkops.cli._profile import start
+
+        ctx.call_on_close(start(profile))
+
+
 Manifest = Annotated[Path, typer.Argument(help="CSV, JSON or JSON Lines manifest.")]
 ActionOpt = Annotated[str | None, typer.Option("--action", help="Action for rows without one.")]
 Out = Annotated[Path | None, typer.Option("--out", help="Report folder [reports/RUN_ID].")]
