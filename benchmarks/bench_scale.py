@@ -84,7 +84,10 @@ def plan(args: argparse.Namespace, tmp: Path, files: dict[str, Path]) -> None:
     )
     py = sys.executable
     print(f"`bulkops plan`, {args.rows:,} rows (device ids, no reads needed)\n")
-    print("| format | file MB | floor: bare parse s | plan s | × floor | peak RSS MB | --db MB after |")
+    print(
+        "| format | file MB | floor: bare parse s | plan s | × floor | peak RSS MB"
+        " | --db MB after |"
+    )
     print("|---|---|---|---|---|---|---|")
     for fmt, path in files.items():
         floor, _, _ = timed([py, "-c", FLOOR_CSV if fmt == "csv" else FLOOR_JSONL, str(path)])
