@@ -55,7 +55,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _everywhere(
+def _global_options(
     ctx: typer.Context,
     profile: Annotated[
         Path | None,

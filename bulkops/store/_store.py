@@ -191,14 +191,6 @@ class Store:
             ).fetchall()
         return {state: n for state, n in rows}
 
-    def action_counts(self, run_id: str) -> dict[str, int]:
-        """Items per action."""
-        with self._sql("count items"):
-            rows = self._conn.execute(
-                "SELECT action, count(*) FROM items WHERE run_id = ? GROUP BY action", (run_id,)
-            ).fetchall()
-        return {action: n for action, n in rows}
-
     def fetch(
         self,
         run_id: str,
