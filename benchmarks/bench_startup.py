@@ -8,6 +8,8 @@ Each round starts, in turn:
 - ``run``: ``python -m bulkops run job.csv --yes --quiet`` on a 10-row manifest, against a
   simulator in its own process; the figure is the time from starting the process to the first
   request in the simulator's ledger (a new database each round: manifest ingest included);
+- ``run, plan printed``: the same without ``--quiet`` (stdout a pipe): rich loads to print the
+  plan before the first request;
 - ``run, no bytecode``: the same with ``PYTHONDONTWRITEBYTECODE=1`` and no cached bytecode for
   bulkops, as in an editable install on a machine that sets it: every module is compiled at start.
 
@@ -80,12 +82,14 @@ def main() -> None:
             source.pop("PYTHONPYCACHEPREFIX", None)
             cached = dict(source, PYTHONPYCACHEPREFIX=str(tmp / "pyc"))
             del cached["PYTHONDONTWRITEBYTECODE"]
-            times: dict[str, list[float]] = {k: [] for k in ("floor", "help", "run", "source")}
+            keys = ("floor", "help", "run", "loud", "source")
+            times: dict[str, list[float]] = {k: [] for k in keys}
 
-            def run_once(tag: str, env: dict[str, str]) -> float:
+            def run_once(tag: str, env: dict[str, str], *, quiet: bool = True) -> float:
                 seen = ledger_size(sim.ledger_path)
                 start = time.time()
-                cmd = [py, "-m", "bulkops", "run", str(manifest), "--yes", "--quiet"]
+                cmd = [py, "-m", "bulkops", "run", str(manifest), "--yes"]
+                cmd += ["--quiet"] if quiet else []
                 cmd += ["--base-url", sim.url, "--db", str(tmp / f"run-{tag}.db")]
                 cmd += ["--out", str(tmp / f"reports-{tag}")]
                 proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
@@ -108,6 +112,7 @@ def main() -> None:
                 times["help"].append(time.perf_counter() - start)
 
                 times["run"].append(run_once(str(r), cached))
+                times["loud"].append(run_once(f"{r}-loud", cached, quiet=False))
                 times["source"].append(run_once(f"{r}-source", source))
             imports = subprocess.run(
                 [py, "-X", "importtime", "-c", "import bulkops.cli, bulkops.job"],
@@ -126,7 +131,8 @@ def main() -> None:
     labels = {
         "floor": "floor: python + aiohttp, one POST (start → request at the server)",
         "help": "`bulkops --help` (start → exit)",
-        "run": "`bulkops run` 10 rows (start → first request at the server)",
+        "run": "`bulkops run --quiet` 10 rows (start → first request at the server)",
+        "loud": "same without `--quiet`: the plan printed first (rich loaded)",
         "source": "same, no bytecode cache (every bulkops module compiled at start)",
     }
     for key, label in labels.items():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +58,8 @@ def config_path() -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    import tomllib  # only when a config file is read: 3 ms of every start-up otherwise
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

@@ -181,6 +181,25 @@ def test_the_command_line_loads_neither_the_simulator_nor_pydantic_before_a_comm
     assert result.stdout.strip() == "['bulkops.sim.cli', 'bulkops.sim.faults']", result.stderr
 
 
+def test_a_quiet_run_loads_rich_only_to_print_its_result() -> None:
+    # Start-up cost (issue 7): rich takes ~40 ms to import and a `--quiet` run shows nothing
+    # before its first request, so neither the consoles nor the quiet progress display load it.
+    code = (
+        "import sys, bulkops.cli, bulkops.job\n"
+        "from bulkops.cli._common import err, out\n"
+        "from bulkops.cli._render import Renderer\n"
+        "with Renderer(quiet=True) as show: pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
+        "err.print('shown')\n"
+        "print('rich.console' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split() == ["[]", "True"], result.stderr
+    assert result.stderr.strip() == "shown"
+
+
 def test_plan_of_destructive_work_confirms_nothing_and_sends_nothing(
     served: tuple[object, str, str], tmp_path: Path
 ) -> None:

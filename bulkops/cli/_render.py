@@ -16,6 +16,9 @@ from bulkops.actions import ACTIONS
 from bulkops.cli._common import err, human_s, out
 
 if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
+
     from bulkops.engine import Progress
     from bulkops.job import JobResult
     from bulkops.planner import Plan
@@ -86,10 +89,14 @@ class Renderer:
     """Live progress on stderr with rich; silent when stderr is not a terminal."""
 
     def __init__(self, *, quiet: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
+        if quiet or not err.is_terminal:
+            return  # nothing to show: rich.progress is not even imported
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+        from rich.progress import Progress as RichProgress
 
-        self._enabled = not quiet and err.is_terminal
-        self._bar = Progress(
+        self._bar = RichProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -100,16 +107,16 @@ class Renderer:
         self._task = self._bar.add_task("sending", total=None, detail="")
 
     def __enter__(self) -> Renderer:
-        if self._enabled:
+        if self._bar is not None:
             self._bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._enabled:
+        if self._bar is not None:
             self._bar.stop()
 
     def __call__(self, p: Progress) -> None:
-        if not self._enabled:
+        if self._bar is None or self._task is None:
             return
         c = p.counts
         per_min = p.requests * 60 / max(time.time() - p.started_at, 1e-3)
