@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bulkops.manifest import open_manifest
-from bulkops.store import Store
+from bulkops.store import Store, _writer
 from bulkops.store._writer import _COMPLETE, _INTENT, _RELEASE, _runs
 
 IDS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1, 201)]
@@ -30,6 +30,11 @@ def make_run(store: Store, tmp: Path) -> str:
     ).run_id
 
 
+def resolved(line: int) -> str | None:
+    """The device id an intent records: none for every fourth line (the row's id stays)."""
+    return None if line % 4 == 0 else IDS[line - 2].upper()
+
+
 def rows(db: Path) -> dict[int, tuple[Any, ...]]:
     con = sqlite3.connect(db)
     try:
@@ -42,6 +47,17 @@ def rows(db: Path) -> dict[int, tuple[Any, ...]]:
         }
     finally:
         con.close()
+
+
+def test_a_phase_of_many_rows_is_one_statement_with_all_their_arguments() -> None:
+    writes = [(_INTENT, (1.0, 1.0, None, "r", n)) for n in range(1, 4)]
+    writes.append((_RELEASE, ("r", 1)))  # line 1 again: a phase of its own
+    got = list(_writer.statements(writes, update_from=True))
+    assert [len(rows) for _, rows in got] == [1, 1]
+    assert got[0][0].count("(?, ?, ?, ?, ?)") == 3
+    assert got[0][1][0] == (1.0, 1.0, None, "r", 1, 1.0, 1.0, None, "r", 2, 1.0, 1.0, None, "r", 3)
+    assert got[1] == (_RELEASE, [("r", 1)])  # one row: the plain statement
+    assert list(_writer.statements(writes, update_from=False)) == list(_runs(writes))
 
 
 def test_runs_keep_order_and_split_where_a_row_repeats() -> None:
@@ -71,28 +87,42 @@ def test_runs_keep_order_and_split_where_a_row_repeats() -> None:
     )
 
 
-async def test_one_statement_for_many_rows_writes_what_one_per_row_would(tmp_path: Path) -> None:
-    """The same writes through group commits and one by one leave identical rows."""
+@pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "executemany"])
+async def test_one_statement_for_many_rows_writes_what_one_per_row_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, update_from: bool
+) -> None:
+    """The same writes through group commits and one by one leave identical rows (as one
+    ``UPDATE … FROM (VALUES …)`` per statement, and as ``executemany`` for SQLite < 3.33)."""
+    if update_from and not _writer.UPDATE_FROM:
+        pytest.skip(f"SQLite {sqlite3.sqlite_version} has no UPDATE FROM")
+    monkeypatch.setattr(_writer.statements, "__kwdefaults__", {"update_from": update_from})
     results = []
     for name, linger in (("grouped", 10.0), ("single", 0.0)):
         db = tmp_path / f"{name}.db"
         store = Store(db, linger_s=linger)
         run_id = make_run(store, tmp_path)
         await store.start()
+
+        async def settle(store: Store = store, one_by_one: bool = name == "single") -> None:
+            if one_by_one:  # each write a commit of its own
+                await store.flush()
+
         try:
             if name == "grouped":  # every intent of the first 100 lines in one commit
                 await asyncio.gather(
-                    *(store.mark_sending(run_id, n, device_id=IDS[n - 2]) for n in range(2, 102))
+                    *(store.mark_sending(run_id, n, device_id=resolved(n)) for n in range(2, 102))
                 )
             else:
                 for n in range(2, 102):
-                    await store.mark_sending(run_id, n, device_id=IDS[n - 2])
+                    await store.mark_sending(run_id, n, device_id=resolved(n))
             for n in range(2, 102):
                 if n % 10 == 0:
                     store.release(run_id, n)  # a 429: back to pending ...
+                    await settle()
                     if n % 20 == 0:  # ... and sent again, in the same commit
                         await store.mark_sending(run_id, n, device_id=None)
                         store.complete(run_id, n, state="succeeded", http_status=200)
+                        await settle()
                     continue
                 state = ("succeeded", "failed", "unknown")[n % 3]
                 store.complete(
@@ -104,6 +134,10 @@ async def test_one_statement_for_many_rows_writes_what_one_per_row_would(tmp_pat
                     secret=f"{n:06d}" if n % 7 == 0 else None,
                     preview='{"asset_tag": "new: x"}' if n % 5 == 0 else None,
                 )
+                await settle()
+            for n in (3, 5, 7):  # finished: a late release changes nothing
+                store.release(run_id, n)
+                await settle()
             await store.flush()
         finally:
             await store.stop()
@@ -114,6 +148,8 @@ async def test_one_statement_for_many_rows_writes_what_one_per_row_would(tmp_pat
     assert grouped[10][:2] == ("pending", 0)
     assert grouped[20][:2] == ("succeeded", 1)
     assert grouped[14][4] == "000014"
+    assert grouped[3][:2] == ("succeeded", 1)
+    assert (grouped[8][5], grouped[9][5]) == (IDS[8 - 2], IDS[9 - 2].upper())
     assert grouped[102][0] == "pending"  # untouched
 
 

@@ -28,7 +28,7 @@ from bulkops.actions import Request
 from bulkops.store._checks import check_cross_rows
 from bulkops.store._db import connect, sqlite_errors
 from bulkops.store._ingest import Shape, insert_items
-from bulkops.store._writer import _COMPLETE, _INTENT, _RELEASE, Write, Writer, _runs
+from bulkops.store._writer import _COMPLETE, _INTENT, _RELEASE, Write, Writer, statements
 
 __all__ = ["OUTCOMES", "RunInfo", "Store", "WorkItem"]
 
@@ -367,7 +367,7 @@ class Store:
         with self._sql("write the checkpoint"):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for sql, rows in _runs(writes):
+                for sql, rows in statements(writes):
                     conn.executemany(sql, rows)
                 conn.execute("COMMIT")
             except BaseException:
