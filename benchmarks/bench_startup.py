@@ -17,10 +17,14 @@ Every other process finds compiled bytecode for everything it imports, as after 
 of a wheel: the children get ``PYTHONPYCACHEPREFIX`` (a folder of this run, filled by a warm-up
 round) and no ``PYTHONDONTWRITEBYTECODE``.
 
+With ``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/base
+<commit>``), each round also starts the same quiet run from that checkout (``PYTHONPATH``, cwd
+outside both), and the report adds its median and the per-round ratio against it.
+
 Target: run ≤ 0.5 s. Also prints ``-X importtime`` of ``bulkops run``'s imports, top 12 by
 cumulative time.
 
-    /work/venv/bin/python benchmarks/bench_startup.py [--rounds 7]
+    /work/venv/bin/python benchmarks/bench_startup.py [--rounds 7] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ def ledger_size(ledger: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--baseline", type=Path, help="a checkout of the commit to compare with")
     args = parser.parse_args()
     py = sys.executable
     package = Path(__file__).resolve().parent.parent / "bulkops"
@@ -82,7 +87,11 @@ def main() -> None:
             source.pop("PYTHONPYCACHEPREFIX", None)
             cached = dict(source, PYTHONPYCACHEPREFIX=str(tmp / "pyc"))
             del cached["PYTHONDONTWRITEBYTECODE"]
-            keys = ("floor", "help", "run", "loud", "source")
+            baseline = None
+            if args.baseline:
+                baseline = dict(cached, PYTHONPATH=str(args.baseline.resolve()))
+            ours = dict(cached, PYTHONPATH=str(package.parent))
+            keys = ("floor", "help", "run", "loud", "source", "baseline")
             times: dict[str, list[float]] = {k: [] for k in keys}
 
             def run_once(tag: str, env: dict[str, str], *, quiet: bool = True) -> float:
@@ -92,7 +101,7 @@ def main() -> None:
                 cmd += ["--quiet"] if quiet else []
                 cmd += ["--base-url", sim.url, "--db", str(tmp / f"run-{tag}.db")]
                 cmd += ["--out", str(tmp / f"reports-{tag}")]
-                proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+                proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, cwd=tmp)
                 took = first_request_after(sim.ledger_path, seen, start)
                 proc.wait()
                 return took
@@ -100,6 +109,8 @@ def main() -> None:
             url = f"{sim.url}/api/v1/devices/{ids[0]}/action/blankpush"
             subprocess.run([py, "-c", FLOOR, url, sim.token], check=True, env=cached)  # warm-up
             run_once("warm-up", cached)
+            if baseline is not None:
+                run_once("warm-up-baseline", baseline)
             for r in range(args.rounds):
                 seen = ledger_size(sim.ledger_path)
                 start = time.time()
@@ -111,7 +122,9 @@ def main() -> None:
                 subprocess.run(help_cmd, check=True, capture_output=True, env=cached)
                 times["help"].append(time.perf_counter() - start)
 
-                times["run"].append(run_once(str(r), cached))
+                times["run"].append(run_once(str(r), ours))
+                if baseline is not None:
+                    times["baseline"].append(run_once(f"{r}-baseline", baseline))
                 times["loud"].append(run_once(f"{r}-loud", cached, quiet=False))
                 times["source"].append(run_once(f"{r}-source", source))
             imports = subprocess.run(
@@ -135,9 +148,15 @@ def main() -> None:
         "loud": "same without `--quiet`: the plan printed first (rich loaded)",
         "source": "same, no bytecode cache (every bulkops module compiled at start)",
     }
+    if args.baseline:
+        labels["baseline"] = f"`bulkops run --quiet` from {args.baseline}"
     for key, label in labels.items():
         med = statistics.median(times[key])
         print(f"| {label} | **{med:.3f}** | {med / floor:.1f}× |")
+    if args.baseline:
+        pairs = zip(times["run"], times["baseline"], strict=True)
+        ratio = statistics.median(ours_s / base_s for ours_s, base_s in pairs)
+        print(f"\nrun --quiet, this checkout / baseline, median per round: **{ratio:.2f}×**")
     rows = []
     for line in imports.splitlines():
         parts = line.removeprefix("import time:").split("|")
