@@ -154,15 +154,18 @@ def test_actions_table_lists_every_action_with_its_permission() -> None:
         ), action.name
 
 
+def python_c(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter: what it imports starts from nothing."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
 def test_the_facade_exports_every_public_name_lazily() -> None:
     code = (
         "import sys, bulkops; assert 'aiohttp' not in sys.modules; "
         "assert sorted(bulkops.__all__) == bulkops.__all__; "
         "[getattr(bulkops, n) for n in bulkops.__all__]; print('ok')"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    result = python_c(code)
     assert result.stdout.strip() == "ok", result.stderr
 
 
@@ -175,9 +178,7 @@ def test_the_command_line_loads_neither_the_simulator_nor_pydantic_before_a_comm
         "    bulkops.cli.app(['actions'], standalone_mode=False)\n"
         "print(sorted(m for m in sys.modules if m.startswith(('bulkops.sim.', 'pydantic'))))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    result = python_c(code)
     assert result.stdout.strip() == "['bulkops.sim.cli', 'bulkops.sim.faults']", result.stderr
 
 
@@ -193,9 +194,7 @@ def test_a_quiet_run_loads_rich_only_to_print_its_result() -> None:
         "err.print('shown')\n"
         "print('rich.console' in sys.modules)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    result = python_c(code)
     assert result.stdout.split() == ["[]", "True"], result.stderr
     assert result.stderr.strip() == "shown"
 
