@@ -44,9 +44,9 @@ _ITEM_WRITES = frozenset({_INTENT, _COMPLETE, _RELEASE})  # their last two argum
 
 # Each item write for many rows at once: v.columnN is the row's Nth argument. Why one statement:
 # the store's thread gives up the GIL for every SQLite step, and ``executemany`` steps once per
-# row. While the event loop is busy, each step then waits for the GIL again (up to the 5 ms
-# switch interval): a 30-row commit took ~8 ms that way and ~1 ms as one statement, and every
-# intent in it waits for that commit before its request leaves.
+# row. While another thread runs Python, each step then waits for the GIL again: a 30-row
+# intent commit took 341 ms that way and 38 ms as one statement (0.6 ms each on an idle
+# process; benchmarks/bench_commit.py), and every intent in it waits for that commit.
 _AS_ONE = {
     _INTENT: (
         "UPDATE items SET state = 'sending', attempts = attempts + 1, sent_at = v.column1,"
