@@ -242,6 +242,19 @@ def test_a_plan_keeps_nothing_and_does_not_wait_for_the_run_holding_the_database
     assert sorted(p.name for p in db.parent.iterdir()) == before  # no scratch file left behind
 
 
+def test_a_plan_with_no_database_yet_creates_none(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    write_job(tmp_path, sim, 3, "blankpush")
+    for args in (["plan", "job.csv"], ["run", "job.csv", "--dry-run"]):
+        result = bulkops(*args, "--base-url", url, env=env_with_token(token), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "blankpush" in result.stdout
+        leftovers = sorted(p.name for p in tmp_path.iterdir() if "bulkops.db" in p.name)
+        assert leftovers == [], args  # nothing to continue: nothing created, nothing left
+
+
 def test_a_second_sender_on_the_same_database_is_refused(
     served: tuple[object, str, str], tmp_path: Path
 ) -> None:
@@ -312,8 +325,9 @@ def test_unreachable_tenant_and_refused_token_say_what_to_check(
     wrong = env_with_token("11111111-2222-3333-4444-555555555555")
     refused = bulkops("plan", "sn.csv", "--base-url", url, env=wrong, cwd=tmp_path)
     assert refused.returncode == 3 and "token was refused" in refused.stderr
-    status = bulkops("status", cwd=tmp_path)  # a failed plan keeps no run behind
-    assert "holds no runs" in status.stderr
+    status = bulkops("status", cwd=tmp_path)  # a failed plan keeps no run behind, nor a database
+    assert "bulkops.db: no such database" in status.stderr
+    assert not (tmp_path / "bulkops.db").exists()
 
 
 def test_a_finished_run_with_failures_still_exits_1(

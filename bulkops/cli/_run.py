@@ -276,18 +276,21 @@ def run_command(
             EXIT_INVALID,
         )
     with ExitStack() as stack:
-        store = Store(config.db_path)
-        stack.callback(store.close)
         # A plan of a new run keeps nothing: it works in a throwaway store, and the real one
-        # is only read (for a run of the same manifest to continue).
+        # is only read (for a run of the same manifest to continue), or not even created.
         scratch = stack.enter_context(scratch_store(config.db_path)) if dry_run else None
+        if scratch is not None and not config.db_path.exists():
+            store = scratch
+        else:
+            store = Store(config.db_path)
+            stack.callback(store.close)
         run, resumed = start_run(
             store,
             manifest,
             tenant=config.tenant,
             default_action=default_action,
             new_run=new_run,
-            record_in=scratch,
+            record_in=scratch if store is not scratch else None,
         )
         if scratch is not None and not resumed:
             store, config = scratch, replace(config, db_path=scratch.path)
