@@ -6,8 +6,9 @@ Three measurements, cap lifted as in ``bench_engine.py --only throughput``:
   another thread running Python: ``executemany`` (one SQLite step, and one GIL hand-back, per
   row) against one ``UPDATE … FROM (VALUES …)``. The real schema and the store's statements.
 - ``ab``: the whole ``drive()`` with commits as one statement and as ``executemany``, rounds
-  interleaved in one process: items/s, CPU per item, and per commit its rows, the time the
-  committer waits for it and the time it takes inside the store's thread.
+  interleaved in one process: items/s, CPU per item (all threads, and the event loop's thread
+  alone, read from /proc on Linux), and per commit its rows, the time the committer waits for
+  it and the time it takes inside the store's thread.
 - ``workers``: 32 workers on 32 connections (as shipped) against 64 workers on 32 connections
   (at most 32 requests in flight while other items' intents commit), the experiment behind the
   "measured and not built" note in README.md. The 64-worker engine is only a measurement.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -92,6 +94,16 @@ def gil(tmp: Path) -> None:
     print()
 
 
+def loop_thread_cpu_s() -> float:
+    """CPU seconds of this process's main thread (the event loop's), from /proc; 0 elsewhere."""
+    try:
+        stat = Path(f"/proc/self/task/{os.getpid()}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Timings:
     """Each commit's rows, its wait in the committer and its time on the store's thread."""
 
@@ -144,14 +156,16 @@ async def drives(
                 manifest = write_manifest(tmp / f"{tag}.csv", ids)
                 run, _ = start_run(store, manifest, tenant=config.tenant)
                 timings.clear()
-                start, cpu = time.perf_counter(), time.process_time()
+                start, cpu, loop_cpu = time.perf_counter(), time.process_time(), loop_thread_cpu_s()
                 await drive(store, run, config)
                 elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+                loop_cpu = loop_thread_cpu_s() - loop_cpu
                 store.close()
                 got[name].append(
                     (
                         n / elapsed,
                         cpu / n * 1e3,
+                        loop_cpu / n * 1e3,
                         statistics.mean(timings.rows),
                         statistics.median(timings.waited) * 1e3,
                         statistics.median(timings.inside) * 1e3,
@@ -160,14 +174,17 @@ async def drives(
     finally:
         sim.stop()
     print(f"{n:,} items, 32 connections, cap lifted; medians of {args.rounds} interleaved rounds\n")
-    print("| | items/s (each round) | CPU ms/item | writes/commit | commit waited ms | inside ms |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| | items/s (each round) | CPU ms/item | of it, the loop's thread | writes/commit"
+        " | commit waited ms | inside ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, rounds in got.items():
-        med = [statistics.median(x[i] for x in rounds) for i in range(5)]
+        med = [statistics.median(x[i] for x in rounds) for i in range(6)]
         each = ", ".join(f"{x[0]:,.0f}" for x in rounds)
         print(
-            f"| {name} | **{med[0]:,.0f}** ({each}) | {med[1]:.3f} | {med[2]:.1f} | "
-            f"{med[3]:.2f} | {med[4]:.2f} |"
+            f"| {name} | **{med[0]:,.0f}** ({each}) | {med[1]:.3f} | {med[2]:.3f} | "
+            f"{med[3]:.1f} | {med[4]:.2f} | {med[5]:.2f} |"
         )
     print()
 
