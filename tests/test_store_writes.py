@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,7 @@ async def test_a_commit_failing_with_any_error_fails_its_waiters_not_strands_the
     from bulkops.errors import CheckpointError
     from bulkops.store._writer import Writer
 
-    async def broken(writes: list[Any]) -> None:
+    def broken(writes: list[Any]) -> Future[None]:  # as a shut-down executor's submit
         raise RuntimeError("cannot schedule new futures after shutdown")
 
     writer = Writer(broken, linger_s=0.01)
