@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +157,7 @@ async def test_a_commit_failing_with_any_error_fails_its_waiters_not_strands_the
     from bulkops.errors import CheckpointError
     from bulkops.store._writer import Writer
 
-    def broken(writes: list[Any]) -> Future[None]:  # as a shut-down executor's submit
+    async def broken(writes: list[Any]) -> None:
         raise RuntimeError("cannot schedule new futures after shutdown")
 
     writer = Writer(broken, linger_s=0.01)

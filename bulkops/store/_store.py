@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ class Store:
         self.path = Path(path)
         self._conn = connect(self.path, scratch=scratch)
         self._exec: ThreadPoolExecutor | None = None
-        self._writer = Writer(self._submit, linger_s=linger_s)
+        self._writer = Writer(self._commit, linger_s=linger_s)
         self._ingested: dict[str, tuple[Shape, tuple[int, int]]] = {}  # take_ingest_shape
 
     @property
@@ -359,9 +359,8 @@ class Store:
         """Flush and stop the committer (the database stays open for reports)."""
         await self._writer.stop()
 
-    def _submit(self, writes: list[Write]) -> Future[None]:
-        assert self._exec is not None, "Store.start() first"
-        return self._exec.submit(self._apply, writes)
+    async def _commit(self, writes: list[Write]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._exec, self._apply, writes)
 
     def _apply(self, writes: list[Write]) -> None:
         conn = self._conn

@@ -11,11 +11,8 @@ store's thread and runs each phase's rows of one statement as one ``UPDATE … F
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from functools import partial
+from collections.abc import Awaitable, Callable, Iterator
 from itertools import chain
 from typing import Any
 
@@ -73,14 +70,13 @@ _AS_ONE = {
 UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)  # older SQLite: executemany
 
 
-Submit = Callable[[list[Write]], "Future[None]"]  # runs a commit on the store's thread
-
-
 class Writer:
-    """The queue of writes and the task that commits them, through ``submit``, in groups."""
+    """The queue of writes and the task that commits them, through ``commit``, in groups."""
 
-    def __init__(self, submit: Submit, *, linger_s: float) -> None:
-        self._submit = submit
+    def __init__(
+        self, commit: Callable[[list[Write]], Awaitable[None]], *, linger_s: float
+    ) -> None:
+        self._commit = commit
         self._linger_s = linger_s
         self._writes: list[Write] = []
         self._waiters: list[asyncio.Future[None]] = []
@@ -147,62 +143,34 @@ class Writer:
 
     async def _commit_loop(self) -> None:
         assert self._wake is not None
-        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
             writes, self._writes = self._writes, []
             waiters, self._waiters = self._waiters, []
             if not writes:
-                _resolve(waiters)
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_result(None)
                 continue
-            done: asyncio.Future[BaseException | None] = loop.create_future()
             try:
-                self._submit(writes).add_done_callback(
-                    partial(_on_loop, loop, self._settle, waiters, done)
-                )
-                failure = await done
-            except Exception as exc:  # submitting failed (a closed executor…)
-                failure = exc
-            if failure is not None:
-                self._fail(failure, waiters)
+                await self._commit(writes)
+            except Exception as exc:  # anything else (a closed executor…) must not strand waiters
+                if not isinstance(exc, CheckpointError):
+                    exc = CheckpointError(f"cannot write the checkpoint: {exc}")
+                self._failure = exc
+                # Writes queued while this commit waited (up to the busy timeout) fail too: no
+                # one may wait forever on an intent this loop will never commit.
+                waiters += self._waiters
+                self._waiters = []
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_exception(exc)
                 return
             self.commits += 1
-
-    @staticmethod
-    def _settle(
-        waiters: list[asyncio.Future[None]],
-        done: asyncio.Future[BaseException | None],
-        committed: Future[None],
-    ) -> None:
-        """On the loop, the moment a commit ends: its waiters go on in the loop's next turn."""
-        failure = None if committed.cancelled() else committed.exception()
-        if failure is None:
-            _resolve(waiters)
-        if not done.done():
-            done.set_result(failure)
-
-    def _fail(self, failure: BaseException, waiters: list[asyncio.Future[None]]) -> None:
-        """Fail this commit's waiters and every later one: nothing more will be committed."""
-        exc = failure if isinstance(failure, CheckpointError) else None
-        self._failure = exc or CheckpointError(f"cannot write the checkpoint: {failure}")
-        waiters += self._waiters
-        self._waiters = []
-        for fut in waiters:
-            if not fut.done():
-                fut.set_exception(self._failure)
-
-
-def _resolve(waiters: list[asyncio.Future[None]]) -> None:
-    for fut in waiters:
-        if not fut.done():
-            fut.set_result(None)
-
-
-def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
-    """Call ``fn(*args)`` on ``loop`` from the store's thread, unless the loop is gone."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(fn, *args)
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
 
 
 def _runs(writes: list[Write]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
