@@ -175,7 +175,7 @@ class Store:
         return self._conn.total_changes, int(data_version)
 
     def delete_run(self, run_id: str) -> None:
-        """Forget a run and its items (used by ``plan``, which keeps nothing)."""
+        """Forget a run and its items (one refused before any write: nothing of it is kept)."""
         with self._sql("delete the run"):
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute("DELETE FROM items WHERE run_id = ?", (run_id,))
