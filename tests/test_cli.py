@@ -88,7 +88,7 @@ def test_a_run_and_its_resume_through_the_cli(
         (["run", "job.csv", "--base-url", "http://example.com"], True, 2, "plain http"),
         (["run", "bad.csv"], True, 2, "bad.csv:3:"),
         (["run", "lock.csv"], True, 2, "Pass --yes to confirm"),
-        (["resume", "nope"], True, 2, "no single run matches 'nope'"),
+        (["resume", "nope"], True, 2, "bulkops.db: no such database"),
     ],
 )
 def test_user_mistakes_are_one_line_with_the_documented_code(
@@ -119,6 +119,7 @@ def test_user_mistakes_are_one_line_with_the_documented_code(
     assert fragment in lines[0]
     assert "Traceback" not in result.stderr
     assert [e for e in sim.ledger.entries if e.method != "GET"] == []  # type: ignore[attr-defined]
+    assert sorted(p.name for p in tmp_path.glob("bulkops.db*")) == []  # no empty database left
 
 
 def test_every_command_is_documented_in_the_readme() -> None:
@@ -247,12 +248,17 @@ def test_a_plan_with_no_database_yet_creates_none(
 ) -> None:
     sim, url, token = served
     write_job(tmp_path, sim, 3, "blankpush")
-    for args in (["plan", "job.csv"], ["run", "job.csv", "--dry-run"]):
+    for args in (
+        ["plan", "job.csv"],
+        ["run", "job.csv", "--dry-run"],
+        ["plan", "job.csv", "--db", "not/yet/bulkops.db"],
+    ):
         result = bulkops(*args, "--base-url", url, env=env_with_token(token), cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "blankpush" in result.stdout
         leftovers = sorted(p.name for p in tmp_path.iterdir() if "bulkops.db" in p.name)
         assert leftovers == [], args  # nothing to continue: nothing created, nothing left
+        assert not (tmp_path / "not").exists(), args  # nor the folder of a --db not made yet
 
 
 def test_a_second_sender_on_the_same_database_is_refused(

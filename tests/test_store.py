@@ -238,3 +238,38 @@ def test_a_plan_removes_what_a_killed_plan_left_but_not_a_plan_in_progress(
     finally:
         os.close(hold)
     assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, alive.name + ".held"]
+
+
+def test_an_unused_new_database_is_discarded_and_a_used_one_kept(tmp_path: Path) -> None:
+    from bulkops.store import discard_if_unused
+    from bulkops.store._lock import RunLock
+
+    empty = tmp_path / "empty.db"
+    Store(empty).close()
+    assert discard_if_unused(empty)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # with its -wal, -shm and lock
+
+    used = tmp_path / "used.db"
+    store = Store(used)
+    make_run(store, tmp_path, f"device_id,action\n{IDS[0]},blankpush\n")
+    store.close()
+    assert not discard_if_unused(used) and used.exists()
+
+    held = tmp_path / "held.db"
+    Store(held).close()
+    lock = RunLock(held)
+    lock.acquire()  # another bulkops is about to send from it
+    try:
+        assert not discard_if_unused(held) and held.exists()
+    finally:
+        lock.release()
+
+    busy = tmp_path / "busy.db"
+    Store(busy).close()
+    writer = sqlite3.connect(busy, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process mid-ingest: its run is not yet visible
+    try:
+        assert not discard_if_unused(busy) and busy.exists()
+    finally:
+        writer.close()
+    assert discard_if_unused(busy)

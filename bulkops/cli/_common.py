@@ -104,6 +104,12 @@ def refuse_token_flag(value: str | None) -> None:
         )
 
 
+def require_db(db: Path) -> None:
+    """Refuse a ``--db`` that does not exist, rather than create an empty one to read."""
+    if not db.exists():
+        raise ConfigError(f"{db}: no such database (pass --db PATH)")
+
+
 def fail(message: str, code: int) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
     from bulkops.redact import redact

@@ -7,6 +7,7 @@ import ipaddress
 import signal
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from bulkops.cli._common import (
     fail,
     is_interactive,
     out,
+    require_db,
     run_async,
 )
 from bulkops.cli._render import Renderer, print_plan, print_result
@@ -275,15 +277,18 @@ def run_command(
             f"{manifest}: no such file (give the path to a CSV, JSON or JSON Lines manifest)",
             EXIT_INVALID,
         )
+    created = not config.db_path.exists()
     with ExitStack() as stack:
         # A plan of a new run keeps nothing: it works in a throwaway store, and the real one
         # is only read (for a run of the same manifest to continue), or not even created.
         scratch = stack.enter_context(scratch_store(config.db_path)) if dry_run else None
-        if scratch is not None and not config.db_path.exists():
+        if scratch is not None and created:
             store = scratch
         else:
+            if created:  # refused before its run was recorded: leave no empty database behind
+                stack.push(partial(_discard_on_error, config.db_path))
             store = Store(config.db_path)
-            stack.callback(store.close)
+            stack.callback(store.close)  # closed before the discard above looks at the file
         run, resumed = start_run(
             store,
             manifest,
@@ -333,10 +338,18 @@ def run_command(
         return result.exit_code
 
 
+def _discard_on_error(db: Path, exc_type: type[BaseException] | None, *_: object) -> None:
+    from bulkops.store import discard_if_unused
+
+    if exc_type is not None:
+        discard_if_unused(db)
+
+
 def resume_command(*, run_id: str, config: JobConfig, approval: Approval, as_json: bool) -> int:
     """``bulkops resume RUN_ID``."""
     from bulkops.store import Store
 
+    require_db(config.db_path)
     store = Store(config.db_path)
     try:
         run = store.run(run_id)

@@ -21,6 +21,7 @@ from bulkops.cli._common import (
     TokenTrap,
     out,
     refuse_token_flag,
+    require_db,
     run_async,
 )
 from bulkops.errors import ConfigError
@@ -36,8 +37,7 @@ def status(
     """Runs in a database and their progress."""
     from bulkops.store import Store
 
-    if not db.exists():
-        raise ConfigError(f"{db}: no such database (pass --db PATH)")
+    require_db(db)
     store = Store(db)
     try:
         runs = store.runs() if run_id is None else [r for r in [store.run(run_id)] if r]
@@ -71,8 +71,7 @@ def report(
     from bulkops.report import write_reports
     from bulkops.store import Store
 
-    if not db.exists():
-        raise ConfigError(f"{db}: no such database (pass --db PATH)")
+    require_db(db)
     store = Store(db)
     try:
         run = store.run(run_id)

@@ -1,7 +1,17 @@
 """The checkpoint store (SQLite): runs, items, states, intents."""
 
 from bulkops.store._db import connect
+from bulkops.store._discard import discard_if_unused
 from bulkops.store._scratch import scratch_store
 from bulkops.store._store import OUTCOMES, RunInfo, Store, WorkItem, new_run_id
 
-__all__ = ["OUTCOMES", "RunInfo", "Store", "WorkItem", "connect", "new_run_id", "scratch_store"]
+__all__ = [
+    "OUTCOMES",
+    "RunInfo",
+    "Store",
+    "WorkItem",
+    "connect",
+    "discard_if_unused",
+    "new_run_id",
+    "scratch_store",
+]

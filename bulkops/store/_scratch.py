@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import tempfile
@@ -30,6 +31,7 @@ def scratch_store(beside: Path) -> Iterator[Store]:
     beside the same database removes it.
     """
     prefix = f".{beside.name}.plan-"
+    made = [p for p in (beside.parent, *beside.parent.parents) if not p.exists()]
     with sqlite_errors("create the plan's scratch database beside it", beside):
         beside.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _sweep(beside.parent, prefix)
@@ -47,6 +49,9 @@ def scratch_store(beside: Path) -> Iterator[Store]:
         for leftover in _LEFTOVERS:
             Path(name + leftover).unlink(missing_ok=True)
         os.close(hold)
+        for folder in made:  # deepest first: a plan of a --db not yet made leaves no folder
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _sweep(folder: Path, prefix: str) -> None:
