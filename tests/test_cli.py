@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +92,7 @@ def test_a_run_and_its_resume_through_the_cli(
         (["run", "bad.csv"], True, 2, "bad.csv:3:"),
         (["run", "lock.csv"], True, 2, "Pass --yes to confirm"),
         (["resume", "nope"], True, 2, "bulkops.db: no such database"),
+        (["plan", "job.csv", "--out", "job.csv/sub"], True, 2, "job.csv/sub: Not a directory"),
     ],
 )
 def test_user_mistakes_are_one_line_with_the_documented_code(
@@ -259,6 +263,66 @@ def test_a_plan_with_no_database_yet_creates_none(
         leftovers = sorted(p.name for p in tmp_path.iterdir() if "bulkops.db" in p.name)
         assert leftovers == [], args  # nothing to continue: nothing created, nothing left
         assert not (tmp_path / "not").exists(), args  # nor the folder of a --db not made yet
+
+
+def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """``bulkops ARGS`` with stderr on a pseudo-terminal, as in Terminal.app: the live display
+    is on. Returns the exit code, stdout, and what the terminal showed."""
+    master, slave = pty.openpty()
+    shown: list[bytes] = []
+
+    def drain() -> None:  # a full terminal buffer would block the child
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO once the child has closed its end
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bulkops", *args],
+            cwd=cwd,
+            env={**env, "TERM": "xterm-256color", "COLUMNS": "100"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    return proc.returncode, proc.stdout, b"".join(shown).decode(errors="replace")
+
+
+def test_plan_and_run_work_with_a_terminal_for_their_progress(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    ids = write_job(tmp_path, sim, 20, "blankpush")
+    for command in ("plan", "run"):
+        code, stdout, shown = on_a_terminal(
+            command, "job.csv", "--base-url", url, env=env_with_token(token), cwd=tmp_path
+        )
+        assert code == 0, shown
+        assert "Traceback" not in shown and "TypeError" not in shown, shown
+        assert "blankpush" in stdout
+    assert sim.ledger.applied_count() == len(ids)  # type: ignore[attr-defined]
+    assert "succeeded 20" in stdout
+
+
+def test_brackets_in_what_the_user_wrote_show_as_written(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("device_id,[asset_tag]\n")
+    env = env_with_token("00000000-0000-4000-8000-000000000000")
+    result = bulkops("plan", "bad.csv", "--base-url", "http://127.0.0.1:9", env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "'[asset_tag]'" in result.stderr  # not read as rich markup and dropped
 
 
 def test_a_second_sender_on_the_same_database_is_refused(

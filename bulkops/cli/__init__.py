@@ -20,6 +20,7 @@ import typer
 
 from bulkops.cli import _run
 from bulkops.cli._common import (
+    EXIT_INVALID,
     BaseUrl,
     BudgetDb,
     Concurrency,
@@ -35,6 +36,7 @@ from bulkops.cli._common import (
     TokenTrap,
     err,
     exit_code_for,
+    print_error,
     refuse_token_flag,
 )
 from bulkops.errors import BulkopsError, ConfigError
@@ -321,15 +323,21 @@ __all__ += ["_auth", "_show"]
 def main() -> None:
     """Console entry point: our errors become one line and an exit code, never a traceback."""
     from bulkops.cli._log import install
-    from bulkops.redact import redact
 
     os.umask(0o077)  # the database, its -wal/-shm, reports and logs are the user's alone
     install()  # warnings on stderr, the token and Authorization values scrubbed
     try:
         app()  # standalone: exits with the command's code; usage errors exit 2
     except BulkopsError as exc:
-        err.print(f"[bold red]error:[/] {redact(str(exc))}", markup=True, highlight=False)
+        print_error(str(exc))
         sys.exit(exit_code_for(exc))
+    except OSError as exc:  # a path we were given cannot be written or read (--out, --debug-log…)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print_error(
+            f"{where}{exc.strerror or exc}; check the path and that you can write there, "
+            "then run the same command again"
+        )
+        sys.exit(EXIT_INVALID)
     except KeyboardInterrupt:  # Ctrl-C before a run took over the signal (start-up, reading)
         err.print("interrupted; nothing more was sent")
         sys.exit(130)

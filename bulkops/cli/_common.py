@@ -32,16 +32,28 @@ class _LazyConsole:
         self._options = options
         self._console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def real(self) -> Console:
+        """The console itself, made now if not yet."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
-out = cast("Console", _LazyConsole(highlight=False, soft_wrap=True))
-err = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True))
+def real_console(console: Console) -> Console:
+    """The rich ``Console`` behind ``out`` or ``err``, for rich objects that take one: they use
+    it as a context manager, which a stand-in forwarding attributes cannot be."""
+    return console.real() if isinstance(console, _LazyConsole) else console
+
+
+# No markup: what we print holds the user's own text (paths, values, names), and "[x]" in it
+# must show as typed. The few styled lines opt in and escape what they quote.
+out = cast("Console", _LazyConsole(highlight=False, soft_wrap=True, markup=False))
+err = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True, markup=False))
 
 # ---- options shared by several commands --------------------------------------------------
 
@@ -110,11 +122,18 @@ def require_db(db: Path) -> None:
         raise ConfigError(f"{db}: no such database (pass --db PATH)")
 
 
-def fail(message: str, code: int) -> NoReturn:
-    """Print one line to stderr and exit with ``code``."""
+def print_error(message: str) -> None:
+    """``error: …`` on stderr, in one line, the token masked and the text shown as written."""
+    from rich.markup import escape
+
     from bulkops.redact import redact
 
-    err.print(f"[bold red]error:[/] {redact(message)}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(redact(message))}", markup=True, highlight=False)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print one line to stderr and exit with ``code``."""
+    print_error(message)
     raise typer.Exit(code)
 
 

@@ -115,7 +115,7 @@ async def _demo(*, devices: int, folder: Path) -> int:
         )
         for name in ("inventory-everything.jsonl", "lock-lost-macs.json"):
             manifest = jobs / name
-            out.print(f"[bold]$ bulkops run {manifest}[/]")
+            out.print(f"$ bulkops run {manifest}", style="bold")
             store = Store(config.db_path)
             try:
                 run, _ = start_run(store, manifest, tenant=config.tenant, new_run=True)
@@ -152,7 +152,8 @@ def _command_name() -> str:
 
     if shutil.which("bulkops") or not sys.argv[0].endswith("bulkops"):
         return "bulkops"
-    return os.path.relpath(sys.argv[0])
+    near = os.path.relpath(sys.argv[0])  # .venv/bin/bulkops, as the README has it typed
+    return sys.argv[0] if near.startswith("..") else near
 
 
 def _fields(config: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from bulkops.actions import ACTIONS
-from bulkops.cli._common import err, human_s, out
+from bulkops.cli._common import err, human_s, out, real_console
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
@@ -101,7 +101,7 @@ class Renderer:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
-            console=err,
+            console=real_console(err),
             transient=True,
         )
         self._task = self._bar.add_task("sending", total=None, detail="")
