@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -315,6 +316,20 @@ def test_plan_and_run_work_with_a_terminal_for_their_progress(
         assert "blankpush" in stdout
     assert sim.ledger.applied_count() == len(ids)  # type: ignore[attr-defined]
     assert "succeeded 20" in stdout
+
+
+def test_a_minified_json_manifest_runs(served: tuple[object, str, str], tmp_path: Path) -> None:
+    """``json.dump`` writes every item on one line: each still gets its own key in the run."""
+    sim, url, token = served
+    ids = sorted(sim.fleet.devices)[:3]  # type: ignore[attr-defined]
+    items = [{"device_id": i, "action": "blankpush"} for i in ids]
+    (tmp_path / "job.json").write_text(json.dumps({"items": items}))
+    result = bulkops(
+        "run", "job.json", "--base-url", url, "-q", env=env_with_token(token), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "succeeded 3" in result.stdout
+    assert sim.ledger.applied_count() == 3  # type: ignore[attr-defined]
 
 
 def test_brackets_in_what_the_user_wrote_show_as_written(tmp_path: Path) -> None:

@@ -9,13 +9,17 @@ In a JSON document, ``defaults`` (an object with ``action`` and parameters, flat
 be one the item's action takes. The action comes from the item, else ``defaults``, else the
 caller's default action.
 
+An item's ``line`` (its key in the run and its row in the reports) is the line it starts on; in
+a minified document, where items share a line, each is numbered on from the one before (one line
+of three items: 1, 2, 3), so every item keeps a line of its own. Errors cite the real line.
+
 JSON Lines hold one item per line; blank lines are skipped; ``#`` comment lines are errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +63,15 @@ def iter_json(path: Path, label: str, *, default_action: Action | None) -> Itera
     builder = RowBuilder(label, default_action=default_action)
     scan = JsonScan(path, label)
     defaults: _Defaults | None = None
+    last = 0
     for line, value in scan:
         if defaults is None:
             defaults = _read_defaults(scan.defaults, builder)
-        item = _quick_item(value, line, defaults, builder)
-        yield item if item is not None else _item(value, line, defaults, builder)
+        item = _quick_item(value, line, defaults, builder) or _item(value, line, defaults, builder)
+        if item.line <= last:  # items sharing a line (minified JSON): numbered on from the last
+            item = replace(item, line=last + 1)
+        last = item.line
+        yield item
     if defaults is None:
         builder.fail("no items", line=None, hint="the items list is empty")
 

@@ -110,8 +110,17 @@ def test_bare_list_minified_on_one_line(tmp_path: Path) -> None:
     text = json.dumps([{"serial_number": s, "action": "blankpush"} for s in (SERIAL, SERIAL2)])
     assert read(write(tmp_path, "m.json", text)) == [
         item(1, "blankpush"),
-        item(1, "blankpush", SERIAL2),
+        item(2, "blankpush", SERIAL2),  # a line of its own: the run's key and report row
     ]
+
+
+def test_items_sharing_lines_are_numbered_on_and_keep_their_order(tmp_path: Path) -> None:
+    a, b, c = (
+        {"serial_number": s, "action": "blankpush"} for s in (SERIAL, SERIAL2, "C02ZZ0000003")
+    )
+    text = "[\n" + json.dumps(a) + ", " + json.dumps(b) + ",\n" + json.dumps(c) + "\n]\n"
+    got = [i.line for i in read(write(tmp_path, "m.json", text))]
+    assert got == [2, 3, 4]  # a and b start on line 2; c on line 3, after b's 3
 
 
 def test_strings_with_brackets_quotes_and_escapes(tmp_path: Path) -> None:
