@@ -94,6 +94,8 @@ def test_a_run_and_its_resume_through_the_cli(
         (["run", "lock.csv"], True, 2, "Pass --yes to confirm"),
         (["resume", "nope"], True, 2, "bulkops.db: no such database"),
         (["plan", "job.csv", "--out", "job.csv/sub"], True, 2, "job.csv/sub: Not a directory"),
+        (["run", "job.csv", "--db", "job.csv"], True, 2, "--db job.csv looks like a manifest"),
+        (["run", "job.csv", "--db", ""], True, 2, "--db . is a folder"),
     ],
 )
 def test_user_mistakes_are_one_line_with_the_documented_code(

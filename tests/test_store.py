@@ -90,6 +90,20 @@ def test_files_are_private(tmp_path: Path) -> None:
             assert path.stat().st_mode & 0o777 == 0o600, path
 
 
+def test_a_database_made_earlier_with_a_loose_mode_becomes_private(tmp_path: Path) -> None:
+    """It will hold unlock PINs: a file someone made 0644 (touch, a copy) is ours alone on open."""
+    db = tmp_path / "v.db"
+    Store(db).close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").touch()
+        os.chmod(f"{db}{suffix}", 0o644)
+    Store(db).close()
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(f"{db}{suffix}")
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, path
+
+
 @pytest.mark.parametrize(
     ("rows", "line", "fragment"),
     [

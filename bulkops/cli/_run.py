@@ -85,6 +85,7 @@ def job_config(
         )
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir} is a file; give a folder for the reports")
+    check_db_path(db)
     return JobConfig(
         connection=Connection(base_url=url, token=token),
         tenant=tenant_of(url),
@@ -98,6 +99,23 @@ def job_config(
 
 
 TENANT_CAP_PER_HOUR = 10_000
+
+
+def check_db_path(db: Path) -> None:
+    """Refuse a ``--db`` that is a folder or a manifest: SQLite would take over the file."""
+    from bulkops.manifest import MANIFEST_SUFFIXES
+
+    if db.is_dir():
+        raise ConfigError(
+            f"--db {db} is a folder; give the database file's path, e.g. {db / 'bulkops.db'}"
+        )
+    if db.suffix.lower() in MANIFEST_SUFFIXES:
+        raise ConfigError(
+            f"--db {db} looks like a manifest, not a checkpoint database; give the manifest "
+            "first and the database with --db (default bulkops.db)"
+        )
+
+
 OUTCOME_ORDER = ("succeeded", "failed", "skipped", "unknown")
 
 

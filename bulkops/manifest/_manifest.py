@@ -29,6 +29,7 @@ _BY_EXTENSION = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
+MANIFEST_SUFFIXES = frozenset(_BY_EXTENSION)
 _FORMAT_NAMES = {**{f: f for f in FORMATS}, "tsv": "csv", "ndjson": "jsonl"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sqlite3
@@ -91,6 +92,11 @@ def sqlite_errors(doing: str, path: Path | str) -> Iterator[None]:
         raise CheckpointError(f"{path}: cannot {doing}: {why}") from None
 
 
+def _ours_alone(fd: int) -> None:
+    if os.fstat(fd).st_mode & 0o077:
+        os.fchmod(fd, 0o600)
+
+
 def connect(
     path: Path | str, *, readonly: bool = False, scratch: bool = False
 ) -> sqlite3.Connection:
@@ -104,7 +110,17 @@ def connect(
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
+            try:
+                _ours_alone(fd)  # made earlier under a loose umask: it will hold PINs
+            finally:
+                os.close(fd)
+            for beside in ("-wal", "-shm"):  # SQLite gives new ones the database's mode
+                with contextlib.suppress(FileNotFoundError):
+                    fd = os.open(f"{path}{beside}", os.O_RDWR)
+                    try:
+                        _ours_alone(fd)
+                    finally:
+                        os.close(fd)
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         old = os.umask(0o077)  # -wal and -shm are created by SQLite later; keep them 0600 too
         try:
