@@ -115,6 +115,10 @@ class Sender:
                     before_send=partial(self._intent, item),
                     after_refusal=partial(self._refused, item),
                 )
+            except (Held, RunAborted):  # the run stopped before this attempt left
+                if attempt > 1:  # retried only when safe to send again: not in flight now
+                    self._store.release(self._run_id, item.line)
+                raise
             except AuthError as exc:
                 self._store.release(self._run_id, item.line)
                 raise self._auth_abort(exc) from None
@@ -216,6 +220,17 @@ class Sender:
             )
         if decision.retry:  # the pause cut its retry short: it stays open for the resume
             self._store.release(self._run_id, item.line)
+            return False
+        if kind == "connect":  # never reached the API: nothing happened, so nothing is final
+            self._store.release(self._run_id, item.line)
+            if self._stop.reason is None:
+                self._stop.abort(
+                    RunAborted(
+                        f"{exc} on every attempt; the items not sent stay pending. "
+                        "Check the network or --base-url, then run the same command to resume",
+                        exit_code=EXIT_ABORTED,
+                    )
+                )
             return False
         state = "unknown" if decision.outcome == "unknown" else "failed"
         detail = f"{exc} ({decision.reason})"

@@ -334,6 +334,32 @@ def test_a_minified_json_manifest_runs(served: tuple[object, str, str], tmp_path
     assert sim.ledger.applied_count() == 3  # type: ignore[attr-defined]
 
 
+def test_a_tenant_that_cannot_be_reached_leaves_every_item_pending_for_the_resume(
+    tmp_path: Path,
+) -> None:
+    """Nothing reached the API, so nothing is final: no item failed, none left in flight."""
+    import socket
+
+    with socket.socket() as probe:  # a port with nobody listening, until the simulator binds it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sim = make_sim(devices=30)
+    token = sim.add_token()
+    ids = write_job(tmp_path, sim, 8, "restart")  # must not run twice
+    args = ["run", "job.csv", "--base-url", f"http://127.0.0.1:{port}", "-q"]
+    down = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
+    assert down.returncode == 3, down.stderr
+    assert "items not sent stay pending" in down.stderr
+    assert "pending 8" in down.stdout and "failed 0" in down.stdout
+    assert "sending" not in down.stdout
+    with sim.in_thread(port=port):
+        up = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "succeeded 8" in up.stdout
+    for device_id in ids:
+        assert sim.ledger.applied_count(device_id, "restart") == 1  # type: ignore[attr-defined]
+
+
 def test_brackets_in_what_the_user_wrote_show_as_written(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("device_id,[asset_tag]\n")
     env = env_with_token("00000000-0000-4000-8000-000000000000")
