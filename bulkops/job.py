@@ -27,7 +27,7 @@ from bulkops.errors import (
 from bulkops.manifest import open_manifest
 from bulkops.planner import Plan, resolve_run
 from bulkops.report import ReportPaths, Summary, write_reports
-from bulkops.store import RunInfo, Store
+from bulkops.store import OUTCOMES, RunInfo, Store
 from bulkops.store._lock import RunLock
 
 __all__ = [
@@ -120,6 +120,8 @@ def start_run(
         found = store.find_run(manifest_sha256=digest, tenant=tenant)
         if found is not None:
             return found, True
+        if record_in is None:  # a plan only shows; a run must not resend what the other sent
+            _refuse_a_changed_manifest(store, manifest_path, tenant)
     run = (record_in or store).create_run(
         manifest,
         manifest_path=str(manifest_path),
@@ -129,6 +131,26 @@ def start_run(
         options={"default_action": default_action} if default_action else {},
     )
     return run, False
+
+
+def _refuse_a_changed_manifest(store: Store, manifest_path: Path, tenant: str) -> None:
+    """An unfinished run started from this file, whose content has changed since: its items
+    may be half sent, and a new run of the edited file would send them all again."""
+    here = manifest_path.resolve()
+    for earlier in store.runs():
+        if (
+            earlier.status != "done"
+            and earlier.tenant == tenant
+            and Path(earlier.manifest_path).resolve() == here
+        ):
+            counts = store.counts(earlier.run_id)
+            done = sum(counts.get(state, 0) for state in OUTCOMES)
+            raise ConfigError(
+                f"{manifest_path} changed since run {earlier.run_id} started from it "
+                f"({earlier.status}, {done}/{earlier.total} done); finish that run with "
+                f"`bulkops resume {earlier.run_id}` (it keeps its own copy of the rows), or pass "
+                "--new-run to send every row of the file as it is now"
+            )
 
 
 def finished_reports(store: Store, run: RunInfo, config: JobConfig) -> ReportPaths:

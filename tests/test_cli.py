@@ -360,6 +360,34 @@ def test_a_tenant_that_cannot_be_reached_leaves_every_item_pending_for_the_resum
         assert sim.ledger.applied_count(device_id, "restart") == 1  # type: ignore[attr-defined]
 
 
+def test_an_edited_manifest_of_an_unfinished_run_is_refused_until_new_run(
+    tmp_path: Path,
+) -> None:
+    """Re-saved (here with CRLF) after a stop, it is new content: a new run would send its rows
+    again, the half-sent ones too. The command says which run to finish instead."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sim = make_sim(devices=30)
+    token = sim.add_token()
+    write_job(tmp_path, sim, 3, "restart")
+    args = ["run", "job.csv", "--base-url", f"http://127.0.0.1:{port}", "-q"]
+    first = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
+    assert first.returncode == 3, first.stderr  # stopped: the tenant did not answer
+    manifest = tmp_path / "job.csv"
+    manifest.write_bytes(manifest.read_bytes().replace(b"\n", b"\r\n"))
+    again = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
+    assert again.returncode == 2, again.stderr
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 1 and "job.csv changed since run" in lines[0], again.stderr
+    assert "(aborted, 0/3 done)" in lines[0] and "bulkops resume" in lines[0]
+    forced = bulkops(*args, "--new-run", env=env_with_token(token), cwd=tmp_path)
+    assert forced.returncode == 3, forced.stderr  # a new run: it got as far as sending
+    assert "changed since" not in forced.stderr
+
+
 def test_brackets_in_what_the_user_wrote_show_as_written(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("device_id,[asset_tag]\n")
     env = env_with_token("00000000-0000-4000-8000-000000000000")
