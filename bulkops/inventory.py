@@ -191,6 +191,10 @@ class Inventory:
         exact = [i for n, i in self._blueprints.items() if n == name]
         return exact or [i for n, i in self._blueprints.items() if n.casefold() == name.casefold()]
 
+    def blueprint_names(self) -> list[str]:
+        """The names ``blueprint_id`` has read (none before its first call)."""
+        return list(self._blueprints or ())
+
     async def user_id(self, email: str) -> list[str]:
         """Ids of users with exactly this email (case-insensitive)."""
         key = email.lower()

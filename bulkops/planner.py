@@ -18,9 +18,10 @@ import orjson
 
 from bulkops.actions import ACTIONS, ParamKind
 from bulkops.client import KandjiClient
+from bulkops.errors import ManifestError
 from bulkops.inventory import Inventory
 from bulkops.permissions import after_send
-from bulkops.resolve import Decision, Resolver, needs_lookup
+from bulkops.resolve import Decision, Resolver, UnknownName, needs_lookup
 from bulkops.store import RunInfo, Store
 from bulkops.store._checks import conflict_reason
 
@@ -115,12 +116,21 @@ async def resolve_run(
             after = item.line
             if item.device_id is not None and item.action not in named and not item.serial_number:
                 continue  # its request is built from the catalogue when it is sent
-            decision = await resolver.decide(
-                action=ACTIONS[item.action],
-                device_id=item.device_id,
-                serial=item.serial_number,
-                params=item.params,
-            )
+            try:
+                decision = await resolver.decide(
+                    action=ACTIONS[item.action],
+                    device_id=item.device_id,
+                    serial=item.serial_number,
+                    params=item.params,
+                )
+            except UnknownName as exc:  # every row naming it would be skipped: stop, send none
+                raise ManifestError(
+                    exc.message,
+                    path=run.manifest_path,
+                    line=item.line,
+                    column=exc.column,
+                    hint=exc.hint,
+                ) from None
             _record(store, run_id, item.line, decision)
             decided += 1
     await store.flush()

@@ -15,8 +15,9 @@ from typing import Any
 
 from bulkops.actions import Action, ParamKind, Request
 from bulkops.inventory import Device, Inventory
+from bulkops.manifest._columns import suggest
 
-__all__ = ["ADE_ROUTE", "Decision", "Request", "Resolver", "needs_lookup"]
+__all__ = ["ADE_ROUTE", "Decision", "Request", "Resolver", "UnknownName", "needs_lookup"]
 
 ADE_ROUTE = "/api/v1/integrations/apple/ade/devices/{device_id}"
 _FIELDS = ("blueprint_id", "user", "asset_tag", "tags")
@@ -30,6 +31,14 @@ class Decision:
     reason: str | None = None
     device_id: str | None = None
     preview: dict[str, str] = field(default_factory=dict)
+
+
+class UnknownName(Exception):
+    """A name the manifest gives that nothing in the tenant has: a typo, not a row to skip."""
+
+    def __init__(self, column: str, message: str, hint: str) -> None:
+        self.column, self.message, self.hint = column, message, hint
+        super().__init__(message)
 
 
 def needs_lookup(action: Action, *, by_serial: bool) -> bool:
@@ -122,12 +131,16 @@ class Resolver:
                 continue
             if p.kind is ParamKind.BLUEPRINT_NAME:
                 ids = await self._inv.blueprint_id(value)
+                if not ids:
+                    close = suggest(value, self._inv.blueprint_names())
+                    raise UnknownName(
+                        p.name,
+                        f"no blueprint in the tenant is named {value!r}",
+                        f"{close}check the name in the Kandji console, or give blueprint_id",
+                    )
                 if len(ids) != 1:
                     raise LookupError(
-                        f"not found: no blueprint is named {value!r}"
-                        if not ids
-                        else f"ambiguous: {len(ids)} blueprints are named {value!r}; "
-                        "use blueprint_id"
+                        f"ambiguous: {len(ids)} blueprints are named {value!r}; use blueprint_id"
                     )
                 del out[p.name]
                 out["blueprint_id"] = ids[0]

@@ -15,7 +15,7 @@ import pytest
 
 from bulkops.cli._run import Approval, approve
 from bulkops.engine import RunOptions
-from bulkops.errors import ConfigError
+from bulkops.errors import ConfigError, ManifestError
 from bulkops.job import JobResult, drive, start_run
 from bulkops.planner import Plan
 from bulkops.store import Store
@@ -125,6 +125,23 @@ async def test_rows_already_in_target_cost_nothing_and_blank_cells_leave_fields_
     assert fleet[changed["device_id"]]["asset_tag"] == changed_tag  # blank: untouched
     assert fleet[cleared["device_id"]]["asset_tag"] == ""  # CLEAR!: cleared
     assert len(writes(big)) == (0 if was_engineering else 1) + 1
+
+
+async def test_a_blueprint_name_the_tenant_lacks_stops_the_plan_with_the_closest_name(
+    big: Tenant, tmp_path: Path
+) -> None:
+    """A typo in a name is not a device to skip: every row naming it would be skipped."""
+    macs = unique_macs(big)[:3]
+    text = "device_id,action,blueprint\n" + "".join(
+        f"{d['device_id']},update,{name}\n"
+        for d, name in zip(macs, ("Default", "Engineering Mac", "Default"), strict=True)
+    )
+    with pytest.raises(ManifestError) as caught:
+        await go(big, tmp_path, write(tmp_path / "typo.csv", text))
+    assert caught.value.line == 3 and caught.value.column == "blueprint"
+    assert "no blueprint in the tenant is named 'Engineering Mac'" in caught.value.message
+    assert "did you mean 'Engineering Macs'?" in caught.value.hint
+    assert writes(big) == []
 
 
 async def test_not_found_ambiguous_and_ineligible_rows_are_skipped_before_any_write(

@@ -27,7 +27,7 @@ from bulkops.cli._common import (
     run_async,
 )
 from bulkops.cli._render import Renderer, print_plan, print_result
-from bulkops.errors import BulkopsError, ConfigError
+from bulkops.errors import BulkopsError, ConfigError, ManifestError
 
 if TYPE_CHECKING:
     from bulkops.engine import Engine, RunOptions
@@ -346,7 +346,7 @@ def run_command(
                     approval=replace(approval, quiet=quiet and not dry_run),
                 )
             )
-        except ConfigError:
+        except (ConfigError, ManifestError):  # not confirmed; a name the tenant does not have
             if not resumed and not dry_run:
                 store.delete_run(run.run_id)  # refused before any write: keep nothing
             raise
