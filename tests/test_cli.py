@@ -96,6 +96,8 @@ def test_a_run_and_its_resume_through_the_cli(
         (["plan", "job.csv", "--out", "job.csv/sub"], True, 2, "job.csv/sub: Not a directory"),
         (["run", "job.csv", "--db", "job.csv"], True, 2, "--db job.csv looks like a manifest"),
         (["run", "job.csv", "--db", ""], True, 2, "--db . is a folder"),
+        (["run", "job.csv", "--max-destructive", "-1"], True, 2, "--max-destructive -1: use 0"),
+        (["run", "."], True, 2, ". is a folder; give the path to a CSV"),
     ],
 )
 def test_user_mistakes_are_one_line_with_the_documented_code(
@@ -442,6 +444,26 @@ def test_status_counts_the_requests_of_a_run_while_it_goes(
     assert live and 0 < max(live) < len(ids), seen  # counted while going, before the end
     status = bulkops("status", cwd=tmp_path)
     assert f"requests {len(ids)} " in status.stdout, status.stdout
+
+
+def test_status_tells_a_killed_run_from_a_running_one(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    write_job(tmp_path, sim, 40, "blankpush")
+    run = spawn(
+        "run", "job.csv", "--base-url", url, "--rate", "5/s", "-q",
+        env=env_with_token(token), cwd=tmp_path,
+    )  # fmt: skip
+    deadline = time.time() + 30
+    while not sim.ledger.entries and time.time() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    live = bulkops("status", cwd=tmp_path)
+    run.kill()  # kill -9: the run stays "running" in the database
+    run.communicate(timeout=30)
+    gone = bulkops("status", cwd=tmp_path)
+    assert " running " in live.stdout, live.stdout
+    assert " interrupted " in gone.stdout and " running " not in gone.stdout, gone.stdout
 
 
 def test_unreachable_tenant_and_refused_token_say_what_to_check(

@@ -49,7 +49,8 @@ def print_plan(plan: Plan) -> None:
         f"requests: {plan.reads} reads done · {plan.writes} writes{extra} to send · "
         f"{plan.window_left} left in this window · ETA {human_s(plan.eta_s)}"
     )
-    out.print("token permissions needed: " + ", ".join(sorted(plan.permissions)))
+    if plan.permissions:  # none when nothing is left to send or read
+        out.print("token permissions needed: " + ", ".join(sorted(plan.permissions)))
     if plan.plan_csv is not None:
         out.print(f"plan, row by row: {plan.plan_csv}")
 

@@ -144,6 +144,15 @@ class Approval:
     quiet: bool = False
     preview: bool = False  # `plan`: show, refuse what --strict refuses, confirm nothing
 
+    def __post_init__(self) -> None:
+        if self.max_destructive < 0:
+            raise ConfigError(
+                f"--max-destructive {self.max_destructive}: use 0 or more "
+                "(0 refuses every destructive action)"
+            )
+        if self.canary is not None and self.canary < 0:
+            raise ConfigError(f"--canary {self.canary}: use 0 (none) or a number of items")
+
 
 def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOptions:
     """Show the plan, refuse what is not allowed, ask for destructive work; options to run with."""
@@ -290,6 +299,11 @@ def run_command(
     from bulkops.job import start_run
     from bulkops.store import Store, scratch_store
 
+    if manifest.is_dir():
+        fail(
+            f"{manifest} is a folder; give the path to a CSV, JSON or JSON Lines manifest",
+            EXIT_INVALID,
+        )
     if not manifest.is_file():
         fail(
             f"{manifest}: no such file (give the path to a CSV, JSON or JSON Lines manifest)",

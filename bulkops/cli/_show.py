@@ -45,18 +45,27 @@ def status(
             raise ConfigError(
                 f"no run matches {run_id!r} in {db}" if run_id else f"{db} holds no runs"
             )
+        sending = _in_use(db)
         for r in runs:
             counts = store.counts(r.run_id)
             done = sum(counts.get(k, 0) for k in ("succeeded", "failed", "skipped", "unknown"))
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
             parts = " · ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            # "running" with no process holding the database: it was killed; it resumes.
+            shown = "interrupted" if r.status == "running" and not sending else r.status
             out.print(
-                f"{r.run_id}  {r.status:<11} {done}/{r.total}  {when}  "
-                f"{r.tenant}  {r.manifest_path}"
+                f"{r.run_id}  {shown:<11} {done}/{r.total}  {when}  {r.tenant}  {r.manifest_path}"
             )
             out.print(f"    {parts} · requests {r.requests} · 429s {r.rate_limited}")
     finally:
         store.close()
+
+
+def _in_use(db: Path) -> bool:
+    """Whether a bulkops process is sending from ``db`` now (it holds the database's lock)."""
+    from bulkops.store._lock import RunLock
+
+    return RunLock(db).in_use()
 
 
 @app.command()

@@ -40,6 +40,21 @@ class RunLock:
         os.write(fd, f"pid {os.getpid()}".encode())
         self._fd = fd
 
+    def in_use(self) -> bool:
+        """Whether a process holds the lock now (probed without taking it for more than a
+        moment, and without writing to the lock file)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # drops the probe's shared lock, if it got one
+        return False
+
     def release(self) -> None:
         """Let the next sender in (idempotent)."""
         if self._fd is not None:
