@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -162,6 +163,13 @@ def test_actions_table_lists_every_action_with_its_permission() -> None:
         assert re.search(
             rf"^{action.name}\s.*{re.escape(action.permission)}", result.stdout, re.M
         ), action.name
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (until a test binds it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def python_c(code: str) -> subprocess.CompletedProcess[str]:
@@ -340,11 +348,7 @@ def test_a_tenant_that_cannot_be_reached_leaves_every_item_pending_for_the_resum
     tmp_path: Path,
 ) -> None:
     """Nothing reached the API, so nothing is final: no item failed, none left in flight."""
-    import socket
-
-    with socket.socket() as probe:  # a port with nobody listening, until the simulator binds it
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens there, until the simulator binds it
     sim = make_sim(devices=30)
     token = sim.add_token()
     ids = write_job(tmp_path, sim, 8, "restart")  # must not run twice
@@ -367,11 +371,7 @@ def test_an_edited_manifest_of_an_unfinished_run_is_refused_until_new_run(
 ) -> None:
     """Re-saved (here with CRLF) after a stop, it is new content: a new run would send its rows
     again, the half-sent ones too. The command says which run to finish instead."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     sim = make_sim(devices=30)
     token = sim.add_token()
     write_job(tmp_path, sim, 3, "restart")

@@ -92,9 +92,15 @@ def sqlite_errors(doing: str, path: Path | str) -> Iterator[None]:
         raise CheckpointError(f"{path}: cannot {doing}: {why}") from None
 
 
-def _ours_alone(fd: int) -> None:
-    if os.fstat(fd).st_mode & 0o077:
-        os.fchmod(fd, 0o600)
+def _private(path: str, *, create: bool) -> None:
+    """Make ``path`` ours alone (0600), creating it so if asked: a file made earlier under a
+    loose umask keeps its mode otherwise, and the database will hold unlock PINs."""
+    fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def connect(
@@ -109,18 +115,10 @@ def connect(
     with sqlite_errors("open the checkpoint database", path):
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                _ours_alone(fd)  # made earlier under a loose umask: it will hold PINs
-            finally:
-                os.close(fd)
+            _private(str(path), create=True)
             for beside in ("-wal", "-shm"):  # SQLite gives new ones the database's mode
                 with contextlib.suppress(FileNotFoundError):
-                    fd = os.open(f"{path}{beside}", os.O_RDWR)
-                    try:
-                        _ours_alone(fd)
-                    finally:
-                        os.close(fd)
+                    _private(f"{path}{beside}", create=False)
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         old = os.umask(0o077)  # -wal and -shm are created by SQLite later; keep them 0600 too
         try:
