@@ -103,7 +103,7 @@ TENANT_CAP_PER_HOUR = 10_000
 
 def check_db_path(db: Path) -> None:
     """Refuse a ``--db`` that is a folder or a manifest: SQLite would take over the file."""
-    from bulkops.manifest import MANIFEST_SUFFIXES
+    from bulkops.manifest._manifest import MANIFEST_SUFFIXES
 
     if db.is_dir():
         raise ConfigError(

@@ -44,6 +44,6 @@ store when it ingests the items, with :attr:`Item.device_ref` and :attr:`Item.pa
 """
 
 from bulkops.manifest._item import Item
-from bulkops.manifest._manifest import MANIFEST_SUFFIXES, Manifest, open_manifest
+from bulkops.manifest._manifest import Manifest, open_manifest
 
-__all__ = ["MANIFEST_SUFFIXES", "Item", "Manifest", "open_manifest"]
+__all__ = ["Item", "Manifest", "open_manifest"]

@@ -29,7 +29,7 @@ _BY_EXTENSION = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
-MANIFEST_SUFFIXES = frozenset(_BY_EXTENSION)
+MANIFEST_SUFFIXES = frozenset(_BY_EXTENSION)  # what a --db must not end with
 _FORMAT_NAMES = {**{f: f for f in FORMATS}, "tsv": "csv", "ndjson": "jsonl"}
 
 

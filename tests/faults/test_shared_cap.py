@@ -182,9 +182,14 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 async def test_429s_pause_every_worker_then_one_probe(tmp_path: Path, case: str) -> None:
     spec = CASES[case]
-    ours, results, exit_code, theirs = await run_against_cap(tmp_path, **spec)  # type: ignore[arg-type]
+    for attempt in range(3):  # the scenario needs the burst to land while ours are in flight
+        tmp = tmp_path / f"try-{attempt}"
+        tmp.mkdir()
+        ours, results, exit_code, theirs = await run_against_cap(tmp, **spec)  # type: ignore[arg-type]
+        outcomes = Counter(e.outcome for e in ours)
+        if outcomes["rate_limited"]:
+            break  # on a loaded machine the neighbour may burst too late: then set it up again
     items = len(results)
-    outcomes = Counter(e.outcome for e in ours)
     # With the headers Retry-After is whole real seconds (≥ 1 here); without, the window's end.
     pauses = read_pauses(ours, pause_s=1.0 if spec["headers"] else None)
 
