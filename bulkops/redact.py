@@ -23,7 +23,10 @@ MASK = "<redacted>"
 _AUTH = re.compile(
     r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|token|basic)\s+)?[^\s,;\"'}\]]+"
 )
-_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s,;\"'}\]]+")
+# A value after "Bearer" is masked when it could be a token (8 characters or more, as for
+# ``remember``) and "bearer" is a word of its own, not part of a path: "the bearer token was
+# refused" and "/etc/bearer does not exist" keep every word.
+_BEARER = re.compile(r"(?i)(?<![\w./\\-])(bearer\s+)[^\s,;\"'}\]]{8,}")
 
 _lock = threading.Lock()
 _secrets: frozenset[str] = frozenset()

@@ -55,6 +55,18 @@ def test_remembered_secrets_and_authorization_values_are_masked() -> None:
     assert redact("a short note") == "a short note"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "token file /etc/bulkops/bearer does not exist",  # a path, not a header
+        "the bearer token was refused",  # "token" is too short to be one
+        r"C:\keys\bearer tokens.txt is empty",
+    ],
+)
+def test_the_word_bearer_in_ordinary_text_keeps_the_words_after_it(text: str) -> None:
+    assert redact(text) == text
+
+
 def test_log_records_are_scrubbed_in_message_arguments_and_tracebacks(
     captured: io.StringIO,
 ) -> None:
