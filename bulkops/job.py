@@ -236,6 +236,7 @@ async def _drive(
                     client,
                     resumed=resumed,
                     verify=options.verify,
+                    resend_unknown=options.resend_unknown,
                     plan_csv=folder / "plan.csv",
                 )
             except ApiError as exc:

@@ -46,7 +46,7 @@ class Plan:
     states: Counter[str] = field(default_factory=Counter)  # every row, by state
     reads: int = 0
     verify: int = 0
-    done_before: int = 0
+    done_before: Counter[str] = field(default_factory=Counter)  # final in an earlier pass
     permissions: set[str] = field(default_factory=set)
     window_left: int = 0
     eta_s: float = 0.0
@@ -86,9 +86,14 @@ async def resolve_run(
     *,
     resumed: bool,
     verify: bool = False,
+    resend_unknown: bool = False,
     plan_csv: Path | None = None,
 ) -> Plan:
-    """Decide every unplanned pending item; reads only. Returns the plan of what is left."""
+    """Decide every unplanned pending item; reads only. Returns the plan of what is left.
+
+    With ``resend_unknown`` the items an earlier pass left ``unknown`` count as sends: the engine
+    puts them back to pending only once the plan is approved.
+    """
     plan = Plan(run=run, resumed=resumed)
     run_id = run.run_id
     groups = await store.call(_survey, store, run_id)
@@ -140,7 +145,7 @@ async def resolve_run(
         await store.flush()
     if decided:  # else the survey still holds (serial rows are always decided): no second pass
         groups = await store.call(_survey, store, run_id)
-    await store.call(_tally, store, plan, groups, verify)
+    await store.call(_tally, store, plan, groups, verify, resend_unknown)
     if plan_csv is not None:
         await store.call(_refresh_plan_csv, store, run_id, plan_csv, keep=resumed and not decided)
     plan.reads = inventory.requests
@@ -238,14 +243,17 @@ def _survey(store: Store, run_id: str) -> list[_Group]:
     ]
 
 
-def _tally(store: Store, plan: Plan, groups: list[_Group], verify: bool) -> None:
+def _tally(
+    store: Store, plan: Plan, groups: list[_Group], verify: bool, resend_unknown: bool
+) -> None:
     """Count the plan from the survey (and the previews of updates, when there are any)."""
     previews = 0
+    to_send = ("pending", "sending", "unknown") if resend_unknown else ("pending", "sending")
     for g in groups:
         previews += g.previews
         plan.states[g.state] += g.n
         plan.actions[g.action] += g.n
-        if g.state in ("pending", "sending"):
+        if g.state in to_send:
             plan.sends[g.action] += g.n
             method = ACTIONS[g.action].method
             plan.permissions.add(f"{method} {g.route or ACTIONS[g.action].route}")
@@ -254,7 +262,7 @@ def _tally(store: Store, plan: Plan, groups: list[_Group], verify: bool) -> None
         elif g.state == "skipped":
             plan.skips[g.reason or "skipped"] += g.n
         else:
-            plan.done_before += g.n
+            plan.done_before[g.state] += g.n
     if not previews:
         return  # no update in the run: no second scan of a million rows
     for (preview,) in store._conn.execute(

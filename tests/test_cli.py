@@ -7,11 +7,13 @@ import os
 import pty
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,40 @@ def test_a_run_and_its_resume_through_the_cli(
     assert sim.ledger.applied_count() == 10  # type: ignore[attr-defined]
     status = bulkops("status", cwd=tmp_path)
     assert status.returncode == 0 and "done" in status.stdout and "10/10" in status.stdout
+
+
+def test_a_resume_shows_what_earlier_passes_ended_and_counts_unknown_resends_as_destructive(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    fleet = sim.fleet.devices  # type: ignore[attr-defined]
+    macs = sorted(i for i in fleet if fleet[i]["platform"] == "Mac")[:4]
+    (tmp_path / "lock.csv").write_text("device_id,action\n" + "".join(f"{m},lock\n" for m in macs))
+    env = env_with_token(token)
+    first = bulkops("run", "lock.csv", "--base-url", url, "--yes", "-q", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    # As if that pass had stopped: line 3 left unknown, lines 4 and 5 never sent.
+    with sqlite3.connect(tmp_path / "bulkops.db") as db:
+        db.execute("UPDATE items SET state = 'unknown' WHERE line = 3")
+        db.execute("UPDATE items SET state = 'pending', sent_at = NULL WHERE line IN (4, 5)")
+        db.execute("UPDATE runs SET status = 'stopped'")
+        (run_id,) = db.execute("SELECT run_id FROM runs").fetchone()
+    db.close()
+    locks = partial(sim.ledger.select, action="lock")  # type: ignore[attr-defined]
+    sent = len(locks())
+
+    # Sending the unknown one again is a third lock: above a limit of 2, refused before any write.
+    resend = ["resume", run_id, "--base-url", url, "--yes", "--max-destructive", "2"]
+    refused = bulkops(*resend, "--resend-unknown", env=env, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "would send 3 destructive actions (lock 3)" in refused.stderr
+    assert len(locks()) == sent
+
+    resumed = bulkops(*resend, env=env, cwd=tmp_path)
+    assert resumed.returncode == 1, resumed.stderr  # the unknown outcome is not a success
+    assert "ended in an earlier pass, not sent again: succeeded 1 · unknown 1" in resumed.stdout
+    assert f"bulkops resume {run_id} --resend-unknown" in resumed.stdout
+    assert [e.device_id for e in locks()[sent:]] == macs[2:]  # lines 4 and 5, once each
 
 
 @pytest.mark.parametrize(

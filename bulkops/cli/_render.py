@@ -34,7 +34,15 @@ def print_plan(plan: Plan) -> None:
         flag = "  destructive" if ACTIONS[action].destructive else ""
         out.print(f"  {action:<18} {n:>8} rows  {plan.sends[action]:>8} to send{flag}")
     if plan.done_before:
-        out.print(f"  already done in an earlier pass: {plan.done_before}")
+        done = " · ".join(
+            f"{k} {n}" for k in ("succeeded", "failed", "unknown") if (n := plan.done_before[k])
+        )
+        out.print(f"  ended in an earlier pass, not sent again: {done}")
+        if plan.done_before["unknown"]:
+            out.print(
+                f"  {plan.done_before['unknown']} outcomes are unknown: "
+                f"`bulkops resume {run.run_id} --resend-unknown` sends them again"
+            )
     if plan.skips:
         out.print(
             "  skipped, 0 requests: " + " · ".join(f"{k} {n}" for k, n in plan.skips.most_common())
