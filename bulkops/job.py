@@ -8,6 +8,7 @@ reports.  The CLI only parses options, confirms destructive work, and renders pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,17 @@ def _unreachable(exc: ApiError, base_url: str) -> RunAborted:
     else:
         why = f"could not read the tenant at {base_url}: {exc}"
     return RunAborted(why + " (nothing was sent)", exit_code=EXIT_ABORTED)
+
+
+async def _check_token(client: KandjiClient) -> int:
+    """Read one device so a plan that needed no lookups still proves the host and token.
+
+    Raises ``ApiError`` as a lookup would; a token without the device-list permission passes
+    (the tenant knew it). Returns the requests made.
+    """
+    with contextlib.suppress(PermissionDenied):
+        await client.read("/api/v1/devices", params={"limit": 1})
+    return 1
 
 
 def start_run(
@@ -239,6 +251,8 @@ async def _drive(
                     resend_unknown=options.resend_unknown,
                     plan_csv=folder / "plan.csv",
                 )
+                if dry_run and not plan.reads:  # it has not met the tenant yet: one read
+                    plan.reads += await _check_token(client)
             except ApiError as exc:
                 raise _unreachable(exc, config.connection.base_url) from None
             if on_plan is not None:

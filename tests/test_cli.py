@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -400,6 +401,25 @@ def test_a_tenant_that_cannot_be_reached_leaves_every_item_pending_for_the_resum
     assert "succeeded 8" in up.stdout
     for device_id in ids:
         assert sim.ledger.applied_count(device_id, "restart") == 1  # type: ignore[attr-defined]
+
+
+def test_a_plan_that_needs_no_lookups_still_proves_the_token_and_the_host(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    write_job(tmp_path, sim, 3, "blankpush")  # device ids: nothing to look up
+    plan = ["plan", "job.csv"]
+    wrong = bulkops(*plan, "--base-url", url, env=env_with_token(str(uuid.uuid4())), cwd=tmp_path)
+    assert wrong.returncode == 3, wrong.stderr
+    assert "the API token was refused" in wrong.stderr and len(wrong.stderr.splitlines()) == 1
+    down = f"http://127.0.0.1:{free_port()}"
+    gone = bulkops(*plan, "--base-url", down, env=env_with_token(token), cwd=tmp_path)
+    assert gone.returncode == 3, gone.stderr
+    assert f"cannot reach the tenant at {down}" in gone.stderr
+    good = bulkops(*plan, "--base-url", url, env=env_with_token(token), cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert "requests: 1 reads done · 3 writes to send" in good.stdout
+    assert sim.ledger.select(method="POST") == []  # type: ignore[attr-defined]
 
 
 def test_an_edited_manifest_of_an_unfinished_run_is_refused_until_new_run(
