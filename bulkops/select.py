@@ -17,6 +17,7 @@ from bulkops.actions import ACTIONS
 from bulkops.client import KandjiClient
 from bulkops.errors import ConfigError
 from bulkops.inventory import PAGE, Inventory
+from bulkops.manifest._columns import suggest
 
 __all__ = ["Selection", "select_devices", "write_selection"]
 
@@ -67,15 +68,18 @@ async def select_devices(
     """Every enrolled device matching the selection, page by page."""
     params: dict[str, str | int] = {"limit": PAGE, "ordering": "device_id"}
     if selection.blueprint:
-        ids = await Inventory(client).blueprint_id(selection.blueprint)
+        inventory = Inventory(client)
+        ids = await inventory.blueprint_id(selection.blueprint)
+        if not ids:
+            close = suggest(selection.blueprint, inventory.blueprint_names())
+            raise ConfigError(
+                f"--blueprint {selection.blueprint!r}: no blueprint in the tenant has that name; "
+                f"{close}check the name in the Kandji console"
+            )
         if len(ids) != 1:
             raise ConfigError(
-                f"--blueprint {selection.blueprint!r}: "
-                + (
-                    "no blueprint has that name"
-                    if not ids
-                    else f"{len(ids)} blueprints have that name"
-                )
+                f"--blueprint {selection.blueprint!r}: {len(ids)} blueprints have that name in "
+                "other cases; write it exactly as the console shows it"
             )
         params["blueprint_id"] = ids[0]
     if selection.platform:
@@ -100,33 +104,38 @@ async def select_devices(
 async def write_selection(
     client: KandjiClient, selection: Selection, *, action: str, out: Path
 ) -> int:
-    """Write the selected devices as a manifest for ``action``; returns how many."""
+    """Write the selected devices as a manifest for ``action``; returns how many.
+
+    Nothing is written when no device matches (``out`` keeps what it held).
+    """
     if action not in ACTIONS:
-        raise ConfigError(f"--action {action!r}: not an action (see `bulkops actions`)")
+        raise ConfigError(
+            f"--action {action!r}: not an action; {suggest(action, ACTIONS)}"
+            "`bulkops actions` lists them"
+        )
     required = [p.name for p in ACTIONS[action].params if p.required]
     if required:
         raise ConfigError(
             f"--action {action} needs {', '.join(required)} per row; select with another action "
             "and fill the column in, or write the manifest yourself"
         )
+    from bulkops.report import neutralise
+
     tmp = out.with_name(out.name + ".partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     count = 0
-    # rows are written as pages arrive: a small local write per page, not worth a thread
-    with open(fd, "w", encoding="utf-8-sig", newline="") as fh:  # noqa: ASYNC230 (BOM for Excel)
-        writer = csv.writer(fh)
-        writer.writerow(["device_id", "serial_number", "action", "note"])
-        async for device in select_devices(client, selection):
-            from bulkops.report import neutralise
-
-            writer.writerow(
-                [
-                    device["device_id"],
-                    device.get("serial_number", ""),
-                    action,
-                    neutralise(f"{device.get('device_name', '')} ({device.get('platform', '')})"),
-                ]
-            )
-            count += 1
-    tmp.replace(out)  # a half-written manifest never appears under the final name
+    try:
+        # rows are written as pages arrive: a small local write per page, not worth a thread
+        with open(fd, "w", encoding="utf-8-sig", newline="") as fh:  # noqa: ASYNC230 (Excel BOM)
+            writer = csv.writer(fh)
+            writer.writerow(["device_id", "serial_number", "action", "note"])
+            async for device in select_devices(client, selection):
+                name = f"{device.get('device_name', '')} ({device.get('platform', '')})"
+                serial = device.get("serial_number", "")
+                writer.writerow([device["device_id"], serial, action, neutralise(name)])
+                count += 1
+        if count:
+            tmp.replace(out)  # a half-written manifest never appears under the final name
+    finally:
+        tmp.unlink(missing_ok=True)
     return count

@@ -422,6 +422,37 @@ def test_a_plan_that_needs_no_lookups_still_proves_the_token_and_the_host(
     assert sim.ledger.select(method="POST") == []  # type: ignore[attr-defined]
 
 
+def test_select_reads_platforms_in_any_case_and_never_replaces_a_manifest_unasked(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    macs = [d for d in sim.fleet.devices.values() if d["platform"] == "Mac"]  # type: ignore[attr-defined]
+    env = env_with_token(token)
+    select = ["select", "--action", "blankpush", "--out", "job.csv", "--base-url", url]
+    first = bulkops(*select, "--platform", "mac", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert f"{len(macs)} devices written to job.csv" in first.stdout
+    written = (tmp_path / "job.csv").read_bytes()
+
+    # (arguments, the one line it must print); none of them touches job.csv
+    refused = [
+        (["--platform", "Mac"], "job.csv exists; pass --force to replace it"),
+        (["--platform", "Mac", "--tag", "no-such-tag", "--force"], "no device in the tenant"),
+        (["--platform", "Windows"], "--platform 'Windows': use Mac, iPhone, iPad or AppleTV"),
+        (["--blueprint", "Engineering Mac", "--force"], "did you mean 'Engineering Macs'?"),
+    ]
+    for extra, fragment in refused:
+        result = bulkops(*select, *extra, env=env, cwd=tmp_path)
+        assert result.returncode == 2, (extra, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0], (extra, result.stderr)
+    typo = [*select[:1], "--action", "lok", *select[3:], "--platform", "Mac", "--force"]
+    result = bulkops(*typo, env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "did you mean 'lock'?" in result.stderr, result.stderr
+    assert (tmp_path / "job.csv").read_bytes() == written
+    assert not (tmp_path / "job.csv.partial").exists()
+
+
 def test_an_edited_manifest_of_an_unfinished_run_is_refused_until_new_run(
     tmp_path: Path,
 ) -> None:

@@ -160,6 +160,7 @@ def select(
     where: Annotated[
         list[str] | None, typer.Option("--where", help="field=value, exact (repeatable).")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
     tenant: Tenant = None,
     base_url: BaseUrl = None,
     subdomain: Subdomain = None,
@@ -174,11 +175,16 @@ def select(
     from bulkops.select import Selection
 
     refuse_token_flag(token)
-    if platform and platform not in ("Mac", "iPhone", "iPad", "AppleTV"):
-        raise ConfigError(f"--platform {platform!r}: use Mac, iPhone, iPad or AppleTV")
+    if platform is not None:
+        named = _PLATFORMS.get(platform.replace(" ", "").casefold())
+        if named is None:
+            raise ConfigError(f"--platform {platform!r}: use Mac, iPhone, iPad or AppleTV")
+        platform = named
     selection = Selection(blueprint, platform, tag, Selection.parse_where(where or []))
     if not (blueprint or platform or tag or where):
         raise ConfigError("select needs at least one of --blueprint, --platform, --tag, --where")
+    if out_path.exists() and not force:
+        raise ConfigError(f"{out_path} exists; pass --force to replace it, or choose another --out")
     config = job_config(
         db=Path("bulkops.db"),
         out_dir=None,
@@ -193,7 +199,12 @@ def select(
         concurrency=1,
     )
     count = run_async(_select(config, selection, action=action, out_path=out_path))
+    if not count:
+        raise ConfigError(f"no device in the tenant matches; nothing was written to {out_path}")
     out.print(f"{count} devices written to {out_path}; review it, then: bulkops run {out_path}")
+
+
+_PLATFORMS = {p.casefold(): p for p in ("Mac", "iPhone", "iPad", "AppleTV")}
 
 
 async def _select(config: Any, selection: Any, *, action: str, out_path: Path) -> int:
