@@ -11,8 +11,9 @@ for N = 10,000 and 100,000, each in its own child process: peak RSS and seconds.
 10k to 100k means memory does not grow with the item count.
 
 The manifests hold device ids only (blankpush, lock with a message, restart with notify_user), so
-that planning needs no reads: with serial numbers a plan must read the tenant's inventory, which
-the budget paces (see bench_resolution.py).
+that planning needs no lookups (its one read, which proves the token, goes to a small simulator):
+with serial numbers a plan must read the tenant's inventory, which the budget paces (see
+bench_resolution.py).
 
     /work/venv/bin/python benchmarks/bench_scale.py [--rows 1000000] [--only plan,resume,items]
 """
@@ -77,11 +78,16 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
 
 
 def plan(args: argparse.Namespace, tmp: Path, files: dict[str, Path]) -> None:
-    env = dict(
-        os.environ,
-        IRU_API_TOKEN=str(uuid.uuid4()),
-        BULKOPS_STATE_DIR=str(tmp / "state"),
-    )
+    # A plan that needs no lookups still reads one device to prove the token and host.
+    sim = Sim(tmp, devices=100, hour_limit=10**9, second_limit=10**9)
+    try:
+        plan_on(args, tmp, files, sim)
+    finally:
+        sim.stop()
+
+
+def plan_on(args: argparse.Namespace, tmp: Path, files: dict[str, Path], sim: Sim) -> None:
+    env = dict(os.environ, IRU_API_TOKEN=sim.token, BULKOPS_STATE_DIR=str(tmp / "state"))
     py = sys.executable
     print(f"`bulkops plan`, {args.rows:,} rows (device ids, no reads needed)\n")
     print(
@@ -92,13 +98,13 @@ def plan(args: argparse.Namespace, tmp: Path, files: dict[str, Path]) -> None:
     for fmt, path in files.items():
         floor, _, _ = timed([py, "-c", FLOOR_CSV if fmt == "csv" else FLOOR_JSONL, str(path)])
         db = tmp / f"plan-{fmt}.db"
-        cmd = [py, "-m", "bulkops", "plan", str(path), "--base-url", "http://127.0.0.1:9"]
+        cmd = [py, "-m", "bulkops", "plan", str(path), "--base-url", sim.url]
         cmd += ["--db", str(db), "--out", str(tmp / f"plan-{fmt}")]
         seconds, rss, _ = timed(cmd, env)
-        size = db.stat().st_size / 2**20
+        size = f"{db.stat().st_size / 2**20:.2f}" if db.exists() else "none"  # a plan makes none
         print(
             f"| {fmt} | {path.stat().st_size / 2**20:.0f} | {floor:.1f} | **{seconds:.1f}** | "
-            f"{seconds / floor:.1f}× | **{rss}** | {size:.2f} |"
+            f"{seconds / floor:.1f}× | **{rss}** | {size} |"
         )
     print()
 
