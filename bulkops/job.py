@@ -165,7 +165,7 @@ def _refuse_a_changed_manifest(store: Store, manifest_path: Path, tenant: str) -
             )
 
 
-def finished_reports(store: Store, run: RunInfo, config: JobConfig) -> ReportPaths:
+def finished_reports(store: Store, run: RunInfo, config: JobConfig) -> tuple[ReportPaths, Summary]:
     """Write a finished run's reports again from the database.
 
     A run is marked done just before its reports are written: a stop in between (kill -9, a full
@@ -173,10 +173,10 @@ def finished_reports(store: Store, run: RunInfo, config: JobConfig) -> ReportPat
     PINs until ``secrets.csv`` has them.  Running the same command again must repair that.
     """
     folder = config.out_dir or Path("reports") / run.run_id
-    reports, _ = write_reports(store, run, folder)
+    reports, summary = write_reports(store, run, folder)
     if reports.secrets_csv is not None:
         store.forget_secrets(run.run_id)
-    return reports
+    return reports, summary
 
 
 async def drive(
@@ -284,5 +284,4 @@ async def _drive(
         store.forget_secrets(run.run_id)  # secrets.csv (0600) now holds them; the db need not
     if aborted is not None:
         return JobResult(plan, aborted.exit_code, summary, reports, stopped=str(aborted))
-    bad = summary.outcomes.get("failed", 0) + summary.outcomes.get("unknown", 0)
-    return JobResult(plan, EXIT_FAILED if bad else 0, summary, reports)
+    return JobResult(plan, EXIT_FAILED if summary.not_done else 0, summary, reports)

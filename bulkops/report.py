@@ -88,10 +88,17 @@ class Summary:
     manifest: str
     total: int
     outcomes: dict[str, int]
+    not_applied: dict[str, int]  # skipped rows that did not do what they asked, by reason
     requests: int
     rate_limited: int
     started_at: float | None
     finished_at: float | None
+
+    @property
+    def not_done(self) -> int:
+        """Rows that ended without their change: failed, unknown, or not applied."""
+        o = self.outcomes
+        return o.get("failed", 0) + o.get("unknown", 0) + sum(self.not_applied.values())
 
     @property
     def rate_per_hour(self) -> float | None:
@@ -116,6 +123,7 @@ class Summary:
             "manifest": self.manifest,
             "total": self.total,
             "outcomes": self.outcomes,
+            "not_applied": self.not_applied,
             "requests": self.requests,
             "rate_limited_429": self.rate_limited,
             "started_at": _iso(self.started_at),
@@ -156,8 +164,24 @@ def _cell(value: Any) -> str:
     return neutralise(value)
 
 
-def summarize(store: Store, run: RunInfo) -> Summary:
-    """The summary of a run from the store."""
+# Skipped rows that still got what they asked for: the device was already so, or another row of
+# the manifest (the same device, named by serial number) sends it.
+_DONE_SKIPS = ("already in target state", "duplicate:")
+
+# The rows ``failed.csv`` lists: those that ended without their change. Rows not sent yet are not
+# among them: they belong to their run, and its resume sends them.
+_NOT_DONE = ("failed", "unknown")
+
+
+def not_applied(state: str, error: str | None) -> str | None:
+    """Why a skipped row was not applied (``not found``, ``ambiguous``…), or ``None``."""
+    if state != "skipped" or not error or error.startswith(_DONE_SKIPS):
+        return None
+    return error.split(":", 1)[0]
+
+
+def summarize(store: Store, run: RunInfo, unapplied: dict[str, int]) -> Summary:
+    """The summary of a run from the store; ``unapplied`` counts rows not applied, by reason."""
     counts = store.counts(run.run_id)
     return Summary(
         run_id=run.run_id,
@@ -169,6 +193,7 @@ def summarize(store: Store, run: RunInfo) -> Summary:
             for k in ("succeeded", "failed", "skipped", "unknown", "pending", "sending")
             if counts.get(k) or k in ("succeeded", "failed", "skipped", "unknown")
         },
+        not_applied=unapplied,
         requests=run.requests,
         rate_limited=run.rate_limited,
         started_at=run.started_at,
@@ -191,6 +216,7 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
     retry_params: set[str] = set()
     n_retry = n_secret = 0
     outcomes: Counter[str] = Counter()
+    unapplied: Counter[str] = Counter()
     with (
         _private(paths.results_csv) as rcsv,
         _private(paths.results_jsonl, text=False) as rjsonl,
@@ -229,7 +255,10 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
                 done_at=_iso(row["done_at"]),
             )
             rjsonl.write(orjson.dumps(record) + b"\n")
-            if outcome in ("failed", "unknown", "pending"):
+            why = not_applied(outcome, row["error"])
+            if why is not None:
+                unapplied[why] += 1
+            if outcome in _NOT_DONE or why is not None:
                 n_retry += 1
                 retry_params.update(orjson.loads(row["params"]))
             if row["secret"]:
@@ -241,7 +270,7 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
         failed_path.unlink()  # nothing left to re-run
     if secrets is None and secrets_path.exists():
         secrets = secrets_path  # written by an earlier pass; the db no longer holds the PINs
-    summary = summarize(store, run)
+    summary = summarize(store, run, dict(unapplied.most_common()))
     with _private(paths.summary_json, text=False) as fh:
         fh.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     return (
@@ -258,12 +287,13 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
 
 
 def _write_failed(store: Store, run: RunInfo, path: Path, params: list[str]) -> Path:
-    """A manifest of the failed, unknown and unsent rows, ready for ``bulkops run``."""
+    """A manifest of the rows that ended without their change, ready for ``bulkops run``:
+    failed, unknown, and skipped as not found, ambiguous or ineligible."""
     with _private(path) as fh:
         writer = csv.writer(fh)
         writer.writerow(["device_id", "serial_number", "action", *params, "note"])
         for row in store.results(run.run_id):
-            if row["state"] in ("succeeded", "skipped"):
+            if row["state"] not in _NOT_DONE and not_applied(row["state"], row["error"]) is None:
                 continue
             values = orjson.loads(row["params"])
             writer.writerow(

@@ -116,6 +116,7 @@ def test_a_resume_shows_what_earlier_passes_ended_and_counts_unknown_resends_as_
     assert resumed.returncode == 1, resumed.stderr  # the unknown outcome is not a success
     assert "ended in an earlier pass, not sent again: succeeded 1 · unknown 1" in resumed.stdout
     assert f"bulkops resume {run_id} --resend-unknown" in resumed.stdout
+    assert "1 outcome unknown (sent, but whether the device got it" in resumed.stdout
     assert [e.device_id for e in locks()[sent:]] == macs[2:]  # lines 4 and 5, once each
 
 

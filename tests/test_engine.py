@@ -15,6 +15,7 @@ import pytest
 
 from bulkops.engine import Engine, RunOptions
 from bulkops.job import JobConfig, JobResult, drive, start_run
+from bulkops.report import write_reports
 from bulkops.store import Store
 from tests.conftest import Tenant, write
 
@@ -191,13 +192,19 @@ async def test_failures_are_reported_per_row_and_failed_csv_reruns_them(
     sent = tenant.sim.ledger.entries[before:]
     assert not [e for e in sent if e.device_id == tv["device_id"]]  # the skip cost 0 requests
     assert result.reports.failed_csv is not None
-    again = read_csv(result.reports.failed_csv)
-    assert [(r["device_id"], r["action"]) for r in again] == [(locked["device_id"], "lock")]
+    again = read_csv(result.reports.failed_csv)  # every row that did not get its change
+    assert [(r["device_id"], r["serial_number"], r["action"]) for r in again] == [
+        (locked["device_id"], "", "lock"),
+        (tv["device_id"], "", "clearpasscode"),
+        ("", "ZZZZ0000ZZZZ", "blankpush"),
+    ]
+    assert result.summary is not None
+    assert result.summary.not_applied == {"ineligible": 1, "not found": 1}
     # failed.csv is itself a valid manifest.
     store = Store(tmp_path / "other.db")
     try:
         run, _ = start_run(store, result.reports.failed_csv, tenant="x")
-        assert run.total == 1
+        assert run.total == 3
     finally:
         store.close()
 
@@ -313,6 +320,59 @@ async def test_invalid_manifest_sends_nothing_and_records_nothing(
     assert info.value.line == 3 and "duplicate of line 2" in str(info.value)
     assert len(tenant.sim.ledger) == 0
     assert Store(tmp_path / "run.db").runs() == []
+
+
+async def test_rows_not_applied_fail_the_run_and_rows_already_so_do_not(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    """A serial number with a typo is not a success (exit 1, failed.csv); a device that already
+    has the asset tag, or a row another row already covers, is."""
+    a, b = [d for d in devices(tenant, "Mac") if d["asset_tag"]][:2]
+    manifest = write(
+        tmp_path / "tags.csv",
+        "device_id,serial_number,action,asset_tag\n"
+        f",{a['serial_number']},update,NEW-1\n"
+        f",{b['serial_number']},update,{b['asset_tag']}\n"  # already so: nothing to send
+        f"{a['device_id']},,update,NEW-1\n"  # the same device as line 2, by id
+        ",C02TYPO00001,update,NEW-2\n",
+    )
+    result = await run_job(tenant, tmp_path, manifest)
+    assert result.summary is not None and result.reports is not None
+    outcomes = {int(r["line"]): r["outcome"] for r in read_csv(result.reports.results_csv)}
+    assert outcomes == {2: "succeeded", 3: "skipped", 4: "skipped", 5: "skipped"}
+    assert result.summary.not_applied == {"not found": 1}
+    assert result.exit_code == 1
+    assert result.reports.failed_csv is not None
+    again = read_csv(result.reports.failed_csv)
+    assert [(r["serial_number"], r["asset_tag"]) for r in again] == [("C02TYPO00001", "NEW-2")]
+    summary = json.loads(result.reports.summary_json.read_text())
+    assert summary["not_applied"] == {"not found": 1}
+
+
+async def test_rows_a_stopped_run_has_not_sent_are_left_to_its_resume_not_to_failed_csv(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    """failed.csv run beside the resume would send them twice (a restart, a lock)."""
+    macs = devices(tenant, "Mac")[:3]
+    manifest = write(
+        tmp_path / "r.csv",
+        "device_id,action\n" + "".join(f"{d['device_id']},restart\n" for d in macs),
+    )
+    config = tenant.config(tmp_path)
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, manifest, tenant=config.tenant)
+        # As if stopped after the first row: lines 3 and 4 not sent yet, line 2 failed.
+        store._conn.execute("UPDATE items SET state = 'failed', error = 'x' WHERE line = 2")
+        store._conn.execute("UPDATE runs SET status = 'stopped'")
+        info = store.run(run.run_id)
+        assert info is not None
+        reports, summary = write_reports(store, info, tmp_path / "reports")
+    finally:
+        store.close()
+    assert summary.outcomes["pending"] == 2
+    assert reports.failed_csv is not None
+    assert [r["device_id"] for r in read_csv(reports.failed_csv)] == [macs[0]["device_id"]]
 
 
 async def test_an_erase_pin_from_the_manifest_is_masked_in_results_but_kept_to_rerun(

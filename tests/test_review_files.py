@@ -72,7 +72,9 @@ def test_summary_reports_an_hourly_rate_only_for_runs_long_enough_to_mean_one() 
     from bulkops.report import MIN_RATE_SPAN_S, Summary
 
     def summary(requests: int, seconds: float) -> dict[str, object]:
-        return Summary("r", "t", "m", requests, {}, requests, 0, 1000.0, 1000.0 + seconds).as_dict()
+        return Summary(
+            "r", "t", "m", requests, {}, {}, requests, 0, 1000.0, 1000.0 + seconds
+        ).as_dict()
 
     assert summary(450, 10.0)["rate_achieved_per_hour"] is None  # 45/s for 10 s is not 162,000/h
     assert summary(3000, 1200.0)["rate_achieved_per_hour"] == 9000.0

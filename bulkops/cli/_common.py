@@ -157,6 +157,11 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coro)
 
 
+def count_of(n: int, noun: str) -> str:
+    """``1 device``, ``3 devices``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def human_s(seconds: float | None) -> str:
     """``1h 02m``, ``3m 05s``, ``12s``."""
     if seconds is None:

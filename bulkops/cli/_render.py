@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from bulkops.actions import ACTIONS
-from bulkops.cli._common import err, human_s, out, real_console
+from bulkops.cli._common import count_of, err, human_s, out, real_console
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bulkops.engine import Progress
     from bulkops.job import JobResult
     from bulkops.planner import Plan
+    from bulkops.report import ReportPaths, Summary
 
 
 def print_plan(plan: Plan) -> None:
@@ -90,8 +91,29 @@ def print_result(result: JobResult, *, as_json: bool) -> None:
     out.print(f"reports: {result.reports.folder}/ ({', '.join(files)})")
     if result.reports.secrets_csv:
         out.print(f"unlock PINs are in {result.reports.secrets_csv} (only you can read it)")
+    print_not_done(s, result.reports)
     if result.stopped:
         err.print(f"stopped: {result.stopped}")
+
+
+def print_not_done(s: Summary, reports: ReportPaths) -> None:
+    """What is left to look at: rows not applied, unknown outcomes, rows not sent yet."""
+    if s.not_applied:
+        why = " · ".join(f"{k} {n}" for k, n in s.not_applied.items())
+        n = sum(s.not_applied.values())
+        where = f": they are in {reports.failed_csv}, to fix and run" if reports.failed_csv else ""
+        out.print(f"{count_of(n, 'row')} not applied ({why}){where}")
+    if unknown := s.outcomes.get("unknown", 0):
+        out.print(
+            f"{count_of(unknown, 'outcome')} unknown (sent, but whether the device got it could "
+            f"not be confirmed): check the devices, or `bulkops resume {s.run_id} "
+            "--resend-unknown` sends them again"
+        )
+    if left := s.outcomes.get("pending", 0) + s.outcomes.get("sending", 0):
+        out.print(
+            f"{count_of(left, 'row')} not sent yet: `bulkops resume {s.run_id}` sends them "
+            "(they are not in failed.csv)"
+        )
 
 
 class Renderer:

@@ -18,6 +18,7 @@ from bulkops.cli._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_INVALID,
+    count_of,
     err,
     exit_code_for,
     fail,
@@ -26,7 +27,7 @@ from bulkops.cli._common import (
     require_db,
     run_async,
 )
-from bulkops.cli._render import Renderer, print_plan, print_result
+from bulkops.cli._render import Renderer, print_not_done, print_plan, print_result
 from bulkops.errors import BulkopsError, ConfigError, ManifestError
 
 if TYPE_CHECKING:
@@ -128,11 +129,6 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 device``, ``3 devices``."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
 @dataclass(frozen=True, slots=True)
 class Approval:
     """What the user allowed on the command line."""
@@ -175,7 +171,7 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
             f"--max-destructive {total} if that is what you mean (nothing was sent)"
         )
     if total:
-        what = ", ".join(f"{a} on {_count(n, 'device')}" for a, n in plan.destructive.items())
+        what = ", ".join(f"{a} on {count_of(n, 'device')}" for a, n in plan.destructive.items())
         line = f"This run will {what} in tenant {plan.run.tenant}."
         if approval.yes:
             err.print(line + " (confirmed by --yes)")
@@ -334,19 +330,15 @@ def run_command(
         if resumed and run.status == "done" and not dry_run:
             from bulkops.job import finished_reports
 
-            reports = finished_reports(store, run, config)  # a stop may have cut them short
-            counts = store.counts(run.run_id)
-            parts = " · ".join(f"{k} {counts.get(k, 0)}" for k in OUTCOME_ORDER)
+            # a stop may have cut the reports short: written again
+            reports, summary = finished_reports(store, run, config)
+            parts = " · ".join(f"{k} {summary.outcomes.get(k, 0)}" for k in OUTCOME_ORDER)
             out.print(
                 f"run {run.run_id} of this manifest already finished: {parts}; reports are in "
                 f"{reports.folder}/ (pass --new-run to run it again)"
             )
-            if counts.get("unknown"):
-                out.print(
-                    f"{counts['unknown']} outcomes are unknown: `bulkops resume {run.run_id}` "
-                    "checks them on the devices; --resend-unknown sends them again"
-                )
-            return EXIT_FAILED if counts.get("failed") or counts.get("unknown") else 0
+            print_not_done(summary, reports)
+            return EXIT_FAILED if summary.not_done else 0
         quiet = approval.quiet or as_json
         try:
             result = run_async(
