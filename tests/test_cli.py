@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import re
+import select
 import socket
 import sqlite3
 import subprocess
@@ -350,6 +351,46 @@ def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
         reader.join(timeout=10)
         os.close(master)
     return proc.returncode, proc.stdout, b"".join(shown).decode(errors="replace")
+
+
+def test_the_question_before_destructive_work_stays_on_the_terminal(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    """A person at a terminal: nothing draws over the plan or the question while it waits."""
+    sim, url, token = served
+    fleet = sim.fleet.devices  # type: ignore[attr-defined]
+    mac = next(i for i in sorted(fleet) if fleet[i]["platform"] == "Mac")
+    (tmp_path / "lock.csv").write_text(f"device_id,action\n{mac},lock\n")
+    master, slave = pty.openpty()
+    env = {**env_with_token(token), "TERM": "xterm-256color", "COLUMNS": "100"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulkops", "run", "lock.csv", "--base-url", url],
+        cwd=tmp_path,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"to go on: " not in shown and time.monotonic() < deadline:
+            if select.select([master], [], [], 1.0)[0]:
+                shown += os.read(master, 4096)
+        assert b"to go on: " in shown, shown.decode(errors="replace")
+        asked = shown.index(b"to go on: ") + len(b"to go on: ")
+        settle = time.monotonic() + 1.5  # a live display would redraw 10 times a second
+        while time.monotonic() < settle:
+            if select.select([master], [], [], 0.2)[0]:
+                shown += os.read(master, 4096)
+        assert shown[asked:] == b"", shown[asked:]  # the question was left alone
+        os.write(master, b"no\r")
+        assert proc.wait(timeout=60) == 2
+    finally:
+        proc.kill()
+        os.close(master)
+    assert sim.ledger.select(action="lock") == []  # type: ignore[attr-defined]
 
 
 def test_plan_and_run_work_with_a_terminal_for_their_progress(

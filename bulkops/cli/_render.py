@@ -138,17 +138,19 @@ class Renderer:
         self._task = self._bar.add_task("sending", total=None, detail="")
 
     def __enter__(self) -> Renderer:
-        if self._bar is not None:
-            self._bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._bar.live.is_started:
             self._bar.stop()
 
     def __call__(self, p: Progress) -> None:
         if self._bar is None or self._task is None:
             return
+        if not self._bar.live.is_started:
+            # Only once sending starts: a live line drawn earlier would redraw over the plan
+            # and erase the question that confirms destructive work.
+            self._bar.start()
         c = p.counts
         per_min = p.requests * 60 / max(time.time() - p.started_at, 1e-3)
         detail = (
