@@ -38,6 +38,7 @@ __all__ = [
     "drive",
     "finished_reports",
     "start_run",
+    "tenant_error",
 ]
 
 
@@ -79,7 +80,7 @@ class JobResult:
     stopped: str | None = None
 
 
-def _unreachable(exc: ApiError, base_url: str) -> RunAborted:
+def tenant_error(exc: ApiError, base_url: str) -> RunAborted:
     """Why resolution could not read the tenant, in one line with what to check."""
     if isinstance(exc, AuthError):
         why = (
@@ -87,9 +88,12 @@ def _unreachable(exc: ApiError, base_url: str) -> RunAborted:
             "`bulkops auth status`, set a valid one and run the same command again"
         )
     elif isinstance(exc, PermissionDenied):
+        from bulkops.permissions import permission_for
+
         why = (
-            f"the API token lacks the permission {exc.method} {exc.path}; enable it in "
-            "Access > API tokens (`bulkops permissions MANIFEST` lists every one the job needs)"
+            f"the API token lacks the permission {permission_for(exc.method, exc.path)}; enable "
+            "it in Access > API tokens (`bulkops permissions MANIFEST` lists every one the job "
+            "needs)"
         )
     elif isinstance(exc, TransportError):
         why = (
@@ -254,7 +258,7 @@ async def _drive(
                 if dry_run and not plan.reads:  # it has not met the tenant yet: one read
                     plan.reads += await _check_token(client)
             except ApiError as exc:
-                raise _unreachable(exc, config.connection.base_url) from None
+                raise tenant_error(exc, config.connection.base_url) from None
             if on_plan is not None:
                 options = on_plan(plan) or options
             if dry_run:

@@ -12,13 +12,20 @@ may need, whatever the tenant's state: a token holding it never meets a 403.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from bulkops.actions import ACTIONS, DEVICE_PATH, ParamKind
 from bulkops.manifest import Item
 from bulkops.resolve import ADE_ROUTE, needs_lookup
 
-__all__ = ["after_send", "manifest_permissions", "markdown_table", "sorted_permissions"]
+__all__ = [
+    "after_send",
+    "manifest_permissions",
+    "markdown_table",
+    "permission_for",
+    "sorted_permissions",
+]
 
 DEVICES = "GET /api/v1/devices"
 DEVICE = f"GET {DEVICE_PATH}"
@@ -27,6 +34,7 @@ USERS = "GET /api/v1/users"
 ADE_LIST = "GET /api/v1/integrations/apple/ade/devices"
 ADE_UPDATE = f"PATCH {ADE_ROUTE}"
 COMMANDS = "GET /api/v1/devices/{device_id}/commands"
+_DEVICE_ID = re.compile(r"/devices/[^/?]+")  # every path segment after devices/ is an id
 _ADE_FIELDS = frozenset({"blueprint", "blueprint_id", "user", "asset_tag"})
 
 
@@ -54,6 +62,8 @@ def manifest_permissions(items: Iterable[Item], *, verify: bool = False) -> dict
         by_serial = item.device_id is None
         if by_serial:
             reads.setdefault(DEVICES, "find devices by serial number")
+        elif item.serial_number is not None:
+            reads.setdefault(DEVICE, "check that each device named by id has the serial number")
         elif needs_lookup(action, by_serial=False):
             reads.setdefault(DEVICES, "read the inventory: platforms, current values")
         if by_serial and action.method == "PATCH" and set(item.params) <= _ADE_FIELDS:
@@ -74,6 +84,11 @@ def manifest_permissions(items: Iterable[Item], *, verify: bool = False) -> dict
     for perm, why in (reads | after_send(writes, verify=verify)).items():
         need.setdefault(perm, why)
     return need
+
+
+def permission_for(method: str, path: str) -> str:
+    """The permission a request to a concrete ``path`` needs: its device id as ``{device_id}``."""
+    return f"{method} {_DEVICE_ID.sub('/devices/{device_id}', path)}"
 
 
 def _route_key(permission: str) -> tuple[str, str]:

@@ -488,6 +488,10 @@ def test_select_reads_platforms_in_any_case_and_never_replaces_a_manifest_unaske
         assert result.returncode == 2, (extra, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0], (extra, result.stderr)
+    wrong = bulkops(
+        *select, "--platform", "Mac", "--force", env=env_with_token(str(uuid.uuid4())), cwd=tmp_path
+    )
+    assert wrong.returncode == 3 and "the API token was refused" in wrong.stderr, wrong.stderr
     typo = [*select[:1], "--action", "lok", *select[3:], "--platform", "Mac", "--force"]
     result = bulkops(*typo, env=env, cwd=tmp_path)
     assert result.returncode == 2 and "did you mean 'lock'?" in result.stderr, result.stderr

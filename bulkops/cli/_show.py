@@ -210,6 +210,8 @@ _PLATFORMS = {p.casefold(): p for p in ("Mac", "iPhone", "iPad", "AppleTV")}
 async def _select(config: Any, selection: Any, *, action: str, out_path: Path) -> int:
     from bulkops.budget import Budget, BudgetConfig, SendHistory
     from bulkops.client import KandjiClient
+    from bulkops.errors import ApiError
+    from bulkops.job import tenant_error
     from bulkops.select import write_selection
 
     with SendHistory(config.budget_path(), tenant=config.tenant) as history:
@@ -218,4 +220,7 @@ async def _select(config: Any, selection: Any, *, action: str, out_path: Path) -
             history=history,
         )
         async with KandjiClient(config.connection, budget=budget) as client:
-            return await write_selection(client, selection, action=action, out=out_path)
+            try:
+                return await write_selection(client, selection, action=action, out=out_path)
+            except ApiError as exc:
+                raise tenant_error(exc, config.connection.base_url) from None

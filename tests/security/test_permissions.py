@@ -104,6 +104,41 @@ async def test_a_token_with_exactly_these_permissions_runs_the_job(
     assert result.plan.permissions == need  # … and the plan names the same list
 
 
+async def test_rows_naming_a_device_by_id_and_serial_need_the_device_read(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    """What `bulkops select` writes: both columns, so each row's serial number is checked."""
+    rows = "".join(f"{m['device_id']},{m['serial_number']},blankpush\n" for m in macs(tenant)[:3])
+    manifest = write(tmp_path / "sel.csv", "device_id,serial_number,action\n" + rows)
+    need = set(manifest_permissions(open_manifest(manifest)))
+    assert need == {
+        "GET /api/v1/devices/{device_id}",
+        "POST /api/v1/devices/{device_id}/action/blankpush",
+    }
+    result = await go(
+        tenant, tmp_path / "run", manifest, tenant.sim.add_token(allowed_routes=routes(need))
+    )
+    assert result.exit_code == 0, result.stopped
+    assert result.plan.permissions == need
+
+
+async def test_a_missing_read_is_named_as_the_access_page_names_it(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    m = macs(tenant)[0]
+    manifest = write(
+        tmp_path / "sel.csv",
+        f"device_id,serial_number,action\n{m['device_id']},{m['serial_number']},blankpush\n",
+    )
+    scoped = tenant.sim.add_token(
+        allowed_routes=[("POST", "/api/v1/devices/{device_id}/action/blankpush")]
+    )
+    with pytest.raises(
+        RunAborted, match=re.escape("lacks the permission GET /api/v1/devices/{device_id};")
+    ):
+        await go(tenant, tmp_path / "run", manifest, scoped)
+
+
 @pytest.mark.parametrize("dropped", sorted(EXPECTED - ONLY_ON_TROUBLE))
 async def test_without_any_one_of_them_the_job_does_not_succeed(
     tenant: Tenant, tmp_path: Path, dropped: str
