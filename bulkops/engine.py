@@ -338,9 +338,9 @@ class Engine:
         ):
             self._stop.abort(
                 RunAborted(
-                    f"stopped: {self._pass_bad} of {self._pass_done} items failed, above "
-                    f"--max-failure-rate {limit:g}%; fix the cause and run the same command "
-                    "to continue",
+                    f"{self._pass_bad} of the first {self._pass_done} outcomes of this pass were "
+                    f"failed or unknown, above --max-failure-rate {limit:g}%; fix the cause and "
+                    "run the same command to continue",
                     exit_code=EXIT_ABORTED,
                 )
             )

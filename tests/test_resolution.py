@@ -297,6 +297,7 @@ async def test_failure_rate_above_the_limit_stops_the_run(big: Tenant, tmp_path:
         big, tmp_path, write(tmp_path / "f.csv", text), max_failure_rate=50.0, concurrency=2
     )
     assert result.exit_code == 3 and result.stopped and "max-failure-rate" in result.stopped
+    assert not result.stopped.startswith("stopped")  # the CLI says "stopped: " before it
     assert len(writes(big)) - before < 30
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import signal
 from contextlib import ExitStack
@@ -202,6 +203,16 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
     return replace(options, canary=canary or 0)
 
 
+# Ctrl-C; `kill` or launchd; the Terminal window closed (SIGHUP): each one stops in order.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _say(text: str) -> None:
+    """A note on stderr that may find no terminal left (the window that sent SIGHUP)."""
+    with contextlib.suppress(OSError):
+        err.print(text)
+
+
 async def drive_with_signals(
     store: Store,
     run: RunInfo,
@@ -226,12 +237,12 @@ async def drive_with_signals(
         presses += 1
         if not engines:  # still resolving rows (reads only): the engine will start stopped
             if presses == 1:
-                err.print("stopping: nothing will be sent once the rows are resolved…")
+                _say("stopping: nothing will be sent once the rows are resolved…")
             return
         if presses == 1:
-            err.print("stopping after the requests in flight (Ctrl-C again to stop at once)…")
             engines[0].request_stop()
             loop.call_later(config.options.grace_s, engines[0].abort_now)
+            _say("stopping after the requests in flight (Ctrl-C again to stop at once)…")
         else:
             engines[0].abort_now()
 
@@ -252,7 +263,7 @@ async def drive_with_signals(
             audit.started(plan, options=options, confirmed_by=how)
         return options
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, on_sigint)
     try:
         with Renderer(quiet=quiet) as render:
@@ -274,7 +285,7 @@ async def drive_with_signals(
             audit.ended(None, exit_code=code, error=str(exc) or type(exc).__name__)
         raise
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
     if audit is not None:
         audit.ended(result, exit_code=result.exit_code)

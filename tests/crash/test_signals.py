@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from bulkops.actions import ACTIONS
 from bulkops.sim import Faults
 from tests.crash.conftest import Served
@@ -48,8 +50,13 @@ def wait_for_posts(served: Served, n: int, child: object, job: Job) -> None:
         assert time.monotonic() < deadline, "no requests went out"
 
 
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],  # Ctrl-C; kill or launchd; the window closed
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
 def test_one_ctrl_c_finishes_in_flight_then_exits_130(
-    fork_server: ForkServer, serve: Callable[..., Served], tmp_path: Path
+    fork_server: ForkServer, serve: Callable[..., Served], tmp_path: Path, sig: signal.Signals
 ) -> None:
     served = serve(devices=120, seed=51, faults=slow_actions(0.4))
     rows = mixed_rows(served.sim, items=40, seed=51)
@@ -58,7 +65,7 @@ def test_one_ctrl_c_finishes_in_flight_then_exits_130(
     child = fork_server.spawn(job, job.run_argv())
     wait_for_posts(served, 8, child, job)
     t_signal = time.time()
-    child.signal(signal.SIGINT)
+    child.signal(sig)
     rc = child.wait(20)
 
     assert rc == EXIT_INTERRUPTED, job.err.read_text()
