@@ -169,7 +169,13 @@ class Sender:
                 secret = await self._read_secret(
                     action.secret_path.format(device_id=item.device_id)
                 )
-            mismatch = await self._verify(request) if self._verify_writes else None
+            try:
+                mismatch = await self._verify(request) if self._verify_writes else None
+            except PermissionDenied:  # written all the same: the token cannot read it back
+                note = "written, not verified: the token lacks GET /api/v1/devices/{device_id}"
+                self._complete(item, Outcome("succeeded", reply.status, note, secret=secret))
+                self._abort_unverified()
+                return
             if mismatch:
                 self._complete(item, Outcome("failed", reply.status, mismatch))
             else:
@@ -186,11 +192,16 @@ class Sender:
         return next((str(v) for v in data.values() if v), None) if isinstance(data, dict) else None
 
     async def _verify(self, request: Request) -> str | None:
-        """Read the record back after a PATCH; a one-line mismatch, or ``None``."""
+        """Read the record back after a PATCH; a one-line mismatch, or ``None``.
+
+        Raises ``PermissionDenied`` when the token may not read devices.
+        """
         if request.method != "PATCH" or not request.body or "/integrations/" in request.route:
             return None
         try:
             got = (await self._client.read(request.path)).data
+        except PermissionDenied:
+            raise
         except ApiError as exc:
             return f"written, but the read-back failed: {exc}"
         if not isinstance(got, dict):
@@ -249,6 +260,18 @@ class Sender:
                 state, detail, secret = "succeeded", f"{exc}; {verdict.detail}", verdict.secret
         self._complete(item, Outcome(state, getattr(exc, "status", None), detail, secret=secret))
         return False
+
+    def _abort_unverified(self) -> None:
+        """--verify cannot read back: every later write would go unverified. Stop sending."""
+        if self._stop.reason is None:
+            self._stop.abort(
+                RunAborted(
+                    "--verify: the API token lacks the permission GET /api/v1/devices/{device_id} "
+                    "to read each update back; enable it in Access > API tokens (or drop "
+                    "--verify), then run the same command to resume",
+                    exit_code=EXIT_ABORTED,
+                )
+            )
 
     async def _intent(self, item: WorkItem) -> None:
         """Commit the intent to send; once the run is aborted (token refused, breaker), the

@@ -139,6 +139,33 @@ async def test_a_missing_read_is_named_as_the_access_page_names_it(
         await go(tenant, tmp_path / "run", manifest, scoped)
 
 
+async def test_verify_without_the_read_stops_the_run_and_keeps_what_was_written(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    rows = "".join(f"{m['device_id']},update,VF-{i}\n" for i, m in enumerate(macs(tenant)[:12]))
+    manifest = write(tmp_path / "v.csv", "device_id,action,asset_tag\n" + rows)
+    no_read_back = [("GET", "/api/v1/devices"), ("PATCH", "/api/v1/devices/{device_id}")]
+    token = tenant.sim.add_token(allowed_routes=no_read_back)
+    config = tenant.config(tmp_path, options=RunOptions(concurrency=2, verify=True))
+    config = replace(config, connection=Connection(base_url=tenant.url, token=token))
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, manifest, tenant=config.tenant)
+        result = await drive(store, run, config)
+    finally:
+        store.close()
+    assert result.exit_code == 3 and result.stopped is not None
+    assert "--verify: the API token lacks the permission GET /api/v1/devices/{device_id}" in (
+        result.stopped
+    )
+    assert result.summary is not None
+    outcomes = result.summary.outcomes
+    assert outcomes["failed"] == 0  # written is not failed
+    assert 1 <= outcomes["succeeded"] <= 2 and outcomes["pending"] == 12 - outcomes["succeeded"]
+    patched = tenant.sim.ledger.select(method="PATCH", applied=True)
+    assert len(patched) == outcomes["succeeded"]
+
+
 @pytest.mark.parametrize("dropped", sorted(EXPECTED - ONLY_ON_TROUBLE))
 async def test_without_any_one_of_them_the_job_does_not_succeed(
     tenant: Tenant, tmp_path: Path, dropped: str
