@@ -213,7 +213,8 @@ _CATALOGUE = (
     ),
     Action(
         "shutdown",
-        "Shut the device down",
+        "Shut the device down (it cannot be turned on again over MDM)",
+        destructive=True,  # someone must press its power button: confirm the count, cap it
         platforms=MAC | IOS,
         mdm_command="ShutDownDevice",
     ),

@@ -132,6 +132,7 @@ def test_a_resume_shows_what_earlier_passes_ended_and_counts_unknown_resends_as_
         (["run", "job.csv", "--base-url", "http://example.com"], True, 2, "plain http"),
         (["run", "bad.csv"], True, 2, "bad.csv:3:"),
         (["run", "lock.csv"], True, 2, "Pass --yes to confirm"),
+        (["run", "off.csv"], True, 2, "This run will shutdown on 1 device"),  # no power-on by MDM
         (["resume", "nope"], True, 2, "bulkops.db: no such database"),
         (["plan", "job.csv", "--out", "job.csv/sub"], True, 2, "job.csv/sub: Not a directory"),
         (["run", "job.csv", "--db", "job.csv"], True, 2, "--db job.csv looks like a manifest"),
@@ -154,6 +155,7 @@ def test_user_mistakes_are_one_line_with_the_documented_code(
     (tmp_path / "job.csv").write_text(f"device_id,action\n{ids[0]},blankpush\n")
     (tmp_path / "bad.csv").write_text(f"device_id,action\n{ids[0]},blankpush\n{ids[1]},explode\n")
     (tmp_path / "lock.csv").write_text(f"device_id,action\n{macs[0]},lock\n")
+    (tmp_path / "off.csv").write_text(f"device_id,action\n{macs[0]},shutdown\n")
     env = (
         env_with_token(token)
         if env_token
