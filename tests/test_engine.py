@@ -313,13 +313,33 @@ async def test_invalid_manifest_sends_nothing_and_records_nothing(
     mac = devices(tenant, "Mac")[0]
     manifest = write(
         tmp_path / "bad.csv",
-        f"device_id,action\n{mac['device_id']},blankpush\n{mac['device_id']},blankpush\n",
+        f"device_id,action,message\n{mac['device_id']},lock,A\n{mac['device_id']},lock,B\n",
     )
     with pytest.raises(ManifestError) as info:
         await run_job(tenant, tmp_path, manifest)
-    assert info.value.line == 3 and "duplicate of line 2" in str(info.value)
+    assert info.value.line == 3 and "conflicts with line 2" in str(info.value)
     assert len(tenant.sim.ledger) == 0
     assert Store(tmp_path / "run.db").runs() == []
+
+
+async def test_a_row_pasted_twice_is_sent_once_and_the_copy_skipped(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    mac = devices(tenant, "Mac")[0]
+    serial = mac["serial_number"]
+    manifest = write(
+        tmp_path / "twice.csv",
+        f"serial_number,action,message\n{serial},lock,Call IT\n{serial.lower()},lock, Call IT \n",
+    )
+    result = await run_job(tenant, tmp_path, manifest)  # drive() asks nobody: the CLI does
+    assert result.exit_code == 0, result.stopped
+    assert result.reports is not None
+    rows = {int(r["line"]): r for r in read_csv(result.reports.results_csv)}
+    assert rows[2]["outcome"] == "succeeded"
+    assert rows[3]["outcome"] == "skipped"
+    assert rows[3]["error"] == f"duplicate: line 2 has the same lock for serial number {serial}"
+    assert applied(tenant, mac["device_id"], "lock") == 1
+    assert result.plan.skips == {"duplicate": 1}
 
 
 async def test_rows_not_applied_fail_the_run_and_rows_already_so_do_not(

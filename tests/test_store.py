@@ -108,11 +108,10 @@ def test_a_database_made_earlier_with_a_loose_mode_becomes_private(tmp_path: Pat
     ("rows", "line", "fragment"),
     [
         (
-            [f"{IDS[0]},blankpush", f"{IDS[1]},blankpush", f"{IDS[0]},blankpush"],
-            4,
-            "duplicate of line 2",
+            [f"{IDS[0]},lock,a", f"{IDS[1]},lock,a", f"{IDS[0]},lock,a", f"{IDS[0]},lock,b"],
+            5,  # line 4 only repeats line 2: skipped, not refused
+            "conflicts with line 2: lock for device",
         ),
-        ([f"{IDS[0]},lock,a", f"{IDS[0]},lock,b"], 3, "conflicts with line 2: lock for device"),
         ([f"{IDS[0]},blankpush,", f"{IDS[0]},delete,"], 3, "delete must be the only action"),
         ([f"{IDS[0]},enablelostmode,hi", f"{IDS[0]},disablelostmode,"], 3, "undo each other"),
     ],

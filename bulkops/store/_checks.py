@@ -1,4 +1,4 @@
-"""Cross-row checks at ingest: duplicate rows and conflicting actions for one device, in SQL.
+"""Cross-row checks at ingest: repeated rows and conflicting actions for one device, in SQL.
 
 They run inside the ingest transaction, so a manifest that fails them leaves nothing behind, and
 they need no per-row memory in Python: one grouping finds whether any (device, action) repeats, and
@@ -35,10 +35,9 @@ def _device(ref: str) -> str:
     return f"serial number {value}" if kind == "sn" else f"device {value}"
 
 
-def _first_duplicate(
-    conn: sqlite3.Connection, run_id: str
-) -> tuple[int, int, bool, str, str] | None:
-    """The earliest row repeating a (device, action) pair: (line, first line, same params…)."""
+def _repeats(conn: sqlite3.Connection, run_id: str) -> list[tuple[int, int, bool, str, str]]:
+    """Rows repeating an earlier (device, action) pair, by line: (line, first line, same
+    params, device, action)."""
     any_dup = conn.execute(
         "SELECT 1 FROM items WHERE run_id = ?"
         " GROUP BY device_id, iif(device_id IS NULL, serial_number, NULL), action"
@@ -46,8 +45,8 @@ def _first_duplicate(
         (run_id,),
     ).fetchone()
     if any_dup is None:
-        return None  # the common case: one cheap grouping, no sort of every row by line
-    row = conn.execute(
+        return []  # the common case: one cheap grouping, no sort of every row by line
+    rows = conn.execute(
         "SELECT line, first_line, params = first_params, ref, action FROM ("
         f" SELECT line, params, {_REF} AS ref, action,"
         "  first_value(line) OVER w AS first_line,"
@@ -55,10 +54,10 @@ def _first_duplicate(
         "  row_number() OVER w AS n"
         " FROM items WHERE run_id = ?"
         f" WINDOW w AS (PARTITION BY {_REF}, action ORDER BY line))"
-        " WHERE n > 1 ORDER BY line LIMIT 1",
+        " WHERE n > 1 ORDER BY line",
         (run_id,),
-    ).fetchone()
-    return None if row is None else (row[0], row[1], bool(row[2]), row[3], row[4])
+    )
+    return [(line, first, bool(same), ref, action) for line, first, same, ref, action in rows]
 
 
 def _first_conflict(
@@ -85,26 +84,22 @@ def _first_conflict(
 
 def check_cross_rows(
     conn: sqlite3.Connection, run_id: str, path: str, total: int, actions: set[str]
-) -> None:
-    """Raise ``ManifestError`` at the first duplicate or conflicting row (by line).
+) -> int:
+    """Skip rows that repeat an earlier row exactly; raise ``ManifestError`` at the first row
+    (by line) that repeats a device's action with other parameters or conflicts with another
+    action for it. Returns the rows skipped.
 
     ``actions`` is the set of actions in the manifest: when no two of them conflict, the
     per-device conflict query is skipped (most bulk jobs have one action).
     """
     if total == 0:
         raise ManifestError("the manifest has no rows", path=path, hint="add at least one device")
-    dup = _first_duplicate(conn, run_id)
+    repeats = _repeats(conn, run_id)
+    differ = next((r for r in repeats if not r[2]), None)
     may_clash = any(conflict_reason(a, b) for a in actions for b in actions)
     clash = _first_conflict(conn, run_id) if may_clash else None
-    if dup and (not clash or dup[0] <= clash[0]):
-        line, first, same, ref, action = dup
-        if same:
-            raise ManifestError(
-                f"duplicate of line {first}: same {_device(ref)} and action {action}",
-                path=path,
-                line=line,
-                hint="delete one of the two rows",
-            )
+    if differ and (not clash or differ[0] <= clash[0]):
+        line, first, _, ref, action = differ
         raise ManifestError(
             f"conflicts with line {first}: {action} for {_device(ref)} with different parameters",
             path=path,
@@ -119,3 +114,12 @@ def check_cross_rows(
             line=line,
             hint="split them into two jobs or drop one row",
         )
+    # The same row twice (a serial pasted twice): sent once, the copy skipped as a duplicate.
+    conn.executemany(
+        "UPDATE items SET state = 'skipped', error = ? WHERE run_id = ? AND line = ?",
+        [
+            (f"duplicate: line {first} has the same {action} for {_device(ref)}", run_id, line)
+            for line, first, _, ref, action in repeats
+        ],
+    )
+    return len(repeats)

@@ -152,13 +152,14 @@ class Store:
                 shape: Shape = Counter()
                 total = insert_items(conn, run_id, items, shape)
                 actions = {action for action, _, _ in shape}
-                check_cross_rows(conn, run_id, manifest_path, total, actions)
+                repeats = check_cross_rows(conn, run_id, manifest_path, total, actions)
                 conn.execute("UPDATE runs SET total = ? WHERE run_id = ?", (total, run_id))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        self._ingested[run_id] = (shape, self._version())
+        if not repeats:  # else some rows are skipped already: the plan surveys them
+            self._ingested[run_id] = (shape, self._version())
         info = self.run(run_id)
         assert info is not None
         return info

@@ -26,7 +26,7 @@ from .kit import BULKOPS, by_item, cli_env, devices, figures
 PARALLEL = max(2, (os.cpu_count() or 2) + 1)
 # The cross-row cases parse row by row; the store refuses them at ingest, before any request.
 CROSS_ROW = {
-    "duplicate_rows.csv": (3, "duplicate of line 2"),
+    "same_device_other_params.csv": (3, "conflicts with line 2: lock for serial number"),
     "conflicting_actions.csv": (3, "conflicts with line 2"),
 }
 

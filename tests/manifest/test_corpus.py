@@ -61,13 +61,23 @@ def test_an_error_stops_at_the_bad_row_after_yielding_the_good_ones() -> None:
     assert caught.value.line == 3
 
 
-def test_duplicate_rows_parse_and_share_identity_and_digest() -> None:
-    assert EXPECTED["duplicate_rows.csv"][2] == "cross-row"
-    first, second = read(CORPUS / "duplicate_rows.csv")
+def test_a_row_repeated_in_another_case_and_spacing_has_its_identity_and_digest(
+    tmp_path: Path,
+) -> None:
+    text = f"serial_number,action,message\n{SERIAL},lock,Call IT\n{SERIAL.lower()},lock, Call IT \n"
+    first, second = read(write(tmp_path, "twice.csv", text))
     assert (first.line, second.line) == (2, 3)
     assert first.device_ref == second.device_ref == f"sn:{SERIAL}"
     assert first.action == second.action == "lock"
-    assert first.params_digest == second.params_digest
+    assert first.params_digest == second.params_digest  # the store skips the second as a copy
+
+
+def test_a_device_action_with_other_parameters_parses_with_another_digest() -> None:
+    assert EXPECTED["same_device_other_params.csv"][2] == "cross-row"
+    first, second = read(CORPUS / "same_device_other_params.csv")
+    assert first.device_ref == second.device_ref == f"sn:{SERIAL}"
+    assert first.action == second.action == "lock"
+    assert first.params_digest != second.params_digest  # the store refuses the file
 
 
 def test_conflicting_actions_parse_and_differ_in_action_or_digest() -> None:
