@@ -215,7 +215,11 @@ class KandjiClient:
         while True:
             async with self._budget.acquire() as permit:
                 if before_send is not None:
-                    await before_send()
+                    try:
+                        await before_send()
+                    except BaseException:
+                        permit.unsent()  # stopped before the request left: it costs nothing
+                        raise
                 if self._budget.stale(permit):  # counted in the window it is sent in
                     await self._budget.refresh(permit)
                 try:

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import json
 import sqlite3
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -340,6 +341,39 @@ async def test_a_row_pasted_twice_is_sent_once_and_the_copy_skipped(
     assert rows[3]["error"] == f"duplicate: line 2 has the same lock for serial number {serial}"
     assert applied(tenant, mac["device_id"], "lock") == 1
     assert result.plan.skips == {"duplicate": 1}
+
+
+async def test_a_stop_counts_only_the_requests_that_left(tenant: Tenant, tmp_path: Path) -> None:
+    """Workers queued on a paced budget get their permits after the stop and send nothing: the
+    run's request count and the shared history must not charge them."""
+    from bulkops.budget import Rate, SendHistory
+
+    macs = devices(tenant, "Mac")[:30]
+    manifest = write(
+        tmp_path / "b.csv",
+        "device_id,action\n" + "".join(f"{d['device_id']},blankpush\n" for d in macs),
+    )
+    config = tenant.config(tmp_path, rate=Rate(20, 1.0), per_second=20)
+    store = Store(config.db_path)
+    engines: list[Engine] = []
+
+    async def stop_after_a_few() -> None:
+        while len(tenant.sim.ledger) < 5:
+            await asyncio.sleep(0.01)
+        engines[0].request_stop()
+
+    try:
+        run, _ = start_run(store, manifest, tenant=config.tenant)
+        stopper = asyncio.create_task(stop_after_a_few())
+        result = await drive(store, run, config, on_engine=engines.append)
+        await stopper
+    finally:
+        store.close()
+    sent = len(tenant.sim.ledger)
+    assert result.summary is not None and 5 <= sent < 30
+    assert result.summary.requests == sent
+    with SendHistory(config.budget_path(), tenant=config.tenant) as history:
+        assert history.count_in_window(time.time(), 3600.0) <= sent
 
 
 async def test_rows_not_applied_fail_the_run_and_rows_already_so_do_not(

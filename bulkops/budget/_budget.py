@@ -81,6 +81,12 @@ class Permit:
             self._limited = True
             self._budget._on_429(self, retry_after_s)
 
+    def unsent(self) -> None:
+        """The request never left (the run stopped first): uncount it here and in the history."""
+        if not self._limited:
+            self._limited = True
+            self._budget._uncount(self)
+
     def __repr__(self) -> str:
         return f"<Permit sent_at={self.sent_at:.3f} probe={self.is_probe} limited={self._limited}>"
 
@@ -267,6 +273,15 @@ class Budget:
                 self._gate.probe_abandoned(self._clock.now())
             else:  # an answer other than 429, or a transport error: the spec reopens
                 self._gate.probe_answered(self._clock.now())
+            self._probe_done.set()
+
+    def _uncount(self, permit: Permit) -> None:
+        self._history.remove(permit._sent)
+        self._sent -= 1
+        if self._cap_left is not None:
+            self._cap_left += 1
+        if permit.is_probe:  # no answer will come: let the next request probe
+            self._gate.probe_abandoned(self._clock.now())
             self._probe_done.set()
 
     def _on_429(self, permit: Permit, retry_after_s: float | None) -> None:

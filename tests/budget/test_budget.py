@@ -304,3 +304,18 @@ async def test_sends_recorded_for_tasks_that_left_are_uncounted_on_close() -> No
     budget.close()
     assert history.count_in_window(clock.now(), 10.0) == len(granted)
     history.close()
+
+
+async def test_a_permit_whose_request_never_left_is_uncounted() -> None:
+    clock = FakeClock(START)
+    history = SendHistory(None, tenant="t")
+    budget = Budget(FAST, history=history, clock=clock)
+    async with budget.acquire():
+        pass
+    with pytest.raises(RuntimeError):
+        async with budget.acquire() as permit:
+            permit.unsent()  # e.g. the run stopped while its intent was committed
+            raise RuntimeError("stopped")
+    assert budget.stats.sent == 1
+    assert history.count_in_window(clock.now(), FAST.rate.period_s) == 1
+    budget.close()

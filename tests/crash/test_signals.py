@@ -7,6 +7,7 @@ finds requests in flight that the server has already acted on.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections import Counter
@@ -69,6 +70,8 @@ def test_one_ctrl_c_finishes_in_flight_then_exits_130(
     rc = child.wait(20)
 
     assert rc == EXIT_INTERRUPTED, job.err.read_text()
+    summary = json.loads((job.reports / "summary.json").read_text())
+    assert summary["requests"] == len(served.sim.ledger.entries)  # none counted that never left
     assert "stopping after the requests in flight" in job.err.read_text()
     assert "Traceback" not in job.err.read_text()
     states = Counter(job.states().values())
