@@ -267,6 +267,7 @@ class Engine:
     async def _wait_for_window(self) -> None:
         """Outside ``--window``: wait (waking for a stop) until it opens."""
         window = self._opts.window
+        said = False
         while window is not None and not self._stop.is_set():
             wait = window.wait_s(datetime.now())
             if wait <= 0:
@@ -275,6 +276,9 @@ class Engine:
             self.progress.note = (
                 f"waiting for the send window {window} (opens in {int(wait // 60)} min)"
             )
+            if not said:  # also where no progress line shows (cron, a pipe)
+                log.warning("outside --window %s: nothing is sent for %s", window, _mins(wait))
+                said = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=min(wait, 30.0))
 
@@ -370,3 +374,9 @@ class Engine:
         p.eta_s = budget.eta_s(self._remaining())
         if self._on_progress is not None:
             self._on_progress(p)
+
+
+def _mins(seconds: float) -> str:
+    """``45 min``, ``7 h 05 min``: how long a wait is, for a person."""
+    m = int(seconds // 60) + 1
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"

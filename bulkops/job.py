@@ -12,6 +12,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from bulkops.budget import Budget, BudgetConfig, Rate, SendHistory
@@ -257,6 +258,8 @@ async def _drive(
                 )
                 if dry_run and not plan.reads:  # it has not met the tenant yet: one read
                     plan.reads += await _check_token(client)
+                if options.window is not None and plan.writes:  # first, the wait for it
+                    plan.eta_s += options.window.wait_s(datetime.now())
             except ApiError as exc:
                 raise tenant_error(exc, config.connection.base_url) from None
             if on_plan is not None:

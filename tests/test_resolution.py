@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import math
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -301,7 +302,9 @@ async def test_failure_rate_above_the_limit_stops_the_run(big: Tenant, tmp_path:
     assert len(writes(big)) - before < 30
 
 
-async def test_nothing_is_sent_outside_the_window(big: Tenant, tmp_path: Path) -> None:
+async def test_nothing_is_sent_outside_the_window(
+    big: Tenant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from datetime import datetime
 
     from bulkops.schedule import TimeWindow
@@ -325,6 +328,10 @@ async def test_nothing_is_sent_outside_the_window(big: Tenant, tmp_path: Path) -
         store.close()
     assert result.exit_code == 130
     assert writes(big) == []
+    assert 119 * 60 <= result.plan.eta_s <= 121 * 60  # the plan counts the wait for the window
+    said = [r.getMessage() for r in caplog.records if "outside --window" in r.getMessage()]
+    assert len(said) == 1, said  # once, where cron's log shows it too
+    assert re.search(r"nothing is sent for (1 h 59|2 h 00) min$", said[0]), said
 
 
 def test_time_windows_parse_and_cross_midnight() -> None:
