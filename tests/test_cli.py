@@ -599,6 +599,7 @@ def test_status_tells_a_killed_run_from_a_running_one(
     gone = bulkops("status", cwd=tmp_path)
     assert " running " in live.stdout, live.stdout
     assert " interrupted " in gone.stdout and " running " not in gone.stdout, gone.stdout
+    assert "to finish it: bulkops resume " in gone.stdout and "to finish" not in live.stdout
 
 
 def test_unreachable_tenant_and_refused_token_say_what_to_check(

@@ -57,6 +57,8 @@ def status(
                 f"{r.run_id}  {shown:<11} {done}/{r.total}  {when}  {r.tenant}  {r.manifest_path}"
             )
             out.print(f"    {parts} · requests {r.requests} · 429s {r.rate_limited}")
+            if shown in ("interrupted", "aborted") or (shown == "ready" and not sending):
+                out.print(f"    to finish it: bulkops resume {r.run_id}")
     finally:
         store.close()
 
