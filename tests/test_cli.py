@@ -463,6 +463,12 @@ def test_a_plan_that_needs_no_lookups_still_proves_the_token_and_the_host(
     good = bulkops(*plan, "--base-url", url, env=env_with_token(token), cwd=tmp_path)
     assert good.returncode == 0, good.stderr
     assert "requests: 1 reads done · 3 writes to send" in good.stdout
+    for args in ([*plan, "--json"], ["run", "job.csv", "--dry-run", "--json"]):
+        shown = bulkops(*args, "--base-url", url, env=env_with_token(token), cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        data = json.loads(shown.stdout)  # the whole of stdout is one document
+        assert data["actions"] == {"blankpush": {"rows": 3, "to_send": 3, "destructive": False}}
+        assert data["requests"] == {"reads_done": 1, "writes": 3, "read_backs": 0}
     assert sim.ledger.select(method="POST") == []  # type: ignore[attr-defined]
 
 

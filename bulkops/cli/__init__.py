@@ -227,6 +227,7 @@ def plan(
     budget_db: BudgetDb = None,
     strict: Strict = False,
     verify: Verify = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     token: TokenTrap = None,
 ) -> None:
     """Resolve a manifest against the tenant and show what a run would do; writes nothing."""
@@ -252,7 +253,7 @@ def plan(
             config=config,
             default_action=action,
             approval=approval,
-            as_json=False,
+            as_json=json_out,
             new_run=False,
             dry_run=True,
         )

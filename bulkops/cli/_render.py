@@ -64,6 +64,35 @@ def print_plan(plan: Plan) -> None:
         out.print(f"plan, row by row: {plan.plan_csv}")
 
 
+def print_plan_json(plan: Plan) -> None:
+    """The plan as one JSON document (``plan --json``), for scripts."""
+    run = plan.run
+    by_field: dict[str, dict[str, int]] = {}
+    for (f, kind), n in sorted(plan.fields.items()):
+        by_field.setdefault(f, {})[kind] = n
+    data = {
+        "run_id": run.run_id,
+        "resumed": plan.resumed,
+        "manifest": run.manifest_path,
+        "tenant": run.tenant,
+        "rows": run.total,
+        "resolution": plan.strategy,
+        "actions": {
+            a: {"rows": n, "to_send": plan.sends[a], "destructive": ACTIONS[a].destructive}
+            for a, n in sorted(plan.actions.items())
+        },
+        "ended_earlier": dict(plan.done_before),
+        "skipped": dict(plan.skips.most_common()),
+        "fields": by_field,
+        "requests": {"reads_done": plan.reads, "writes": plan.writes, "read_backs": plan.verify},
+        "window_left": plan.window_left,
+        "eta_s": round(plan.eta_s, 1),
+        "permissions": sorted(plan.permissions),
+        "plan_csv": str(plan.plan_csv) if plan.plan_csv else None,
+    }
+    out.print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode(), markup=False)
+
+
 def print_result(result: JobResult, *, as_json: bool) -> None:
     """The summary, then where the reports are."""
     s = result.summary

@@ -28,7 +28,13 @@ from bulkops.cli._common import (
     require_db,
     run_async,
 )
-from bulkops.cli._render import Renderer, print_not_done, print_plan, print_result
+from bulkops.cli._render import (
+    Renderer,
+    print_not_done,
+    print_plan,
+    print_plan_json,
+    print_result,
+)
 from bulkops.errors import BulkopsError, ConfigError, ManifestError
 
 if TYPE_CHECKING:
@@ -140,6 +146,7 @@ class Approval:
     canary: int | None = None
     quiet: bool = False
     preview: bool = False  # `plan`: show, refuse what --strict refuses, confirm nothing
+    as_json: bool = False  # the plan as JSON (`plan --json`)
 
     def __post_init__(self) -> None:
         if self.max_destructive < 0:
@@ -153,7 +160,9 @@ class Approval:
 
 def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOptions:
     """Show the plan, refuse what is not allowed, ask for destructive work; options to run with."""
-    if not approval.quiet:
+    if approval.as_json:
+        print_plan_json(plan)
+    elif not approval.quiet:
         print_plan(plan)
     if approval.strict and plan.unsendable:
         what = ", ".join(f"{n} {k}" for k, n in plan.unsendable.items())
@@ -360,7 +369,9 @@ def run_command(
                     quiet=quiet,
                     resumed=resumed,
                     dry_run=dry_run,
-                    approval=replace(approval, quiet=quiet and not dry_run),
+                    approval=replace(
+                        approval, quiet=quiet and not dry_run, as_json=as_json and dry_run
+                    ),
                 )
             )
         except (ConfigError, ManifestError):  # not confirmed; a name the tenant does not have
