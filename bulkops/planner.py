@@ -71,7 +71,9 @@ class Plan:
     def blueprint_moves(self) -> int:
         """Updates that move a device to another blueprint."""
         return sum(
-            n for (f, kind), n in self.fields.items() if f == "blueprint_id" and kind == "new"
+            n
+            for (f, kind), n in self.fields.items()
+            if f == "blueprint_id" and kind in ("new", "change")
         )
 
 

@@ -176,11 +176,17 @@ class Resolver:
             target = want[f]
             if f == "tags" and target is not None:
                 target = sorted(set(target)) or None
-            if target == current[f]:
+            was = current[f]
+            if target == was:
                 preview[f] = "unchanged"
-            else:
-                changed[f] = want[f]
-                preview[f] = "clear" if target is None else f"new: {_shown(target)}"
+                continue
+            changed[f] = want[f]
+            if target is None:
+                preview[f] = f"clear (was {_shown(was)})"
+            elif was is None:
+                preview[f] = f"new: {_shown(target)}"
+            else:  # what the device holds now is overwritten: show it, as the MUT's grid does
+                preview[f] = f"change: {_shown(was)} -> {_shown(target)}"
         if not changed:
             return Decision(reason="already in target state", device_id=device_id, preview=preview)
         return Decision(

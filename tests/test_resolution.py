@@ -206,7 +206,9 @@ async def test_plan_reads_but_never_writes_and_previews_every_field(
     assert plan.reads == math.ceil(DEVICES / 300)
     assert plan.writes + plan.skips["already in target state"] == plan.run.total
     assert plan.fields[("asset_tag", "unchanged")] == plan.skips["already in target state"]
-    assert plan.fields[("asset_tag", "new")] == plan.writes
+    had_tag = sum(1 for i, d in enumerate(macs) if i % 2 == 0 and d["asset_tag"])
+    assert plan.fields[("asset_tag", "change")] == had_tag > 0  # overwrites are shown as such
+    assert plan.fields[("asset_tag", "new")] == plan.writes - had_tag
     assert plan.plan_csv is not None
     preview = rows(plan.plan_csv)
     assert len(preview) == plan.run.total
@@ -224,6 +226,23 @@ async def test_verify_reads_each_update_back(big: Tenant, tmp_path: Path) -> Non
     assert result.exit_code == 0
     assert result.plan.verify == 5
     assert gets(big, "/api/v1/devices/{device_id}") == 5
+
+
+async def test_moves_from_one_blueprint_to_another_are_counted_for_the_canary(
+    big: Tenant, tmp_path: Path
+) -> None:
+    macs = [d for d in unique_macs(big) if d["blueprint_name"] != "Engineering Macs"][:3]
+    text = "device_id,action,blueprint\n" + "".join(
+        f"{d['device_id']},update,Engineering Macs\n" for d in macs
+    )
+    result = await go(big, tmp_path, write(tmp_path / "move.csv", text), dry_run=True)
+    assert result.plan.blueprint_moves == 3  # every device has a blueprint: each is a change
+    assert result.plan.plan_csv is not None
+    changes = [r["changes"] for r in rows(result.plan.plan_csv).values()]
+    assert all(  # what each device leaves is shown, not only where it goes
+        c.startswith(f"blueprint_id: change: {d['blueprint_id']} -> ")
+        for c, d in zip(changes, macs, strict=True)
+    ), changes
 
 
 def plan_with(destructive: int, moves: int = 0) -> Plan:
