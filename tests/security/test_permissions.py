@@ -62,8 +62,8 @@ def mixed_manifest(tenant: Tenant, path: Path) -> Path:
     )
 
 
-async def go(tenant: Tenant, tmp: Path, manifest: Path, token: str) -> JobResult:
-    config = tenant.config(tmp, options=RunOptions(concurrency=4))
+async def go(tenant: Tenant, tmp: Path, manifest: Path, token: str, **options: Any) -> JobResult:
+    config = tenant.config(tmp, options=RunOptions(**{"concurrency": 4, **options}))
     config = replace(config, connection=Connection(base_url=tenant.url, token=token))
     store = Store(config.db_path)
     try:
@@ -146,14 +146,7 @@ async def test_verify_without_the_read_stops_the_run_and_keeps_what_was_written(
     manifest = write(tmp_path / "v.csv", "device_id,action,asset_tag\n" + rows)
     no_read_back = [("GET", "/api/v1/devices"), ("PATCH", "/api/v1/devices/{device_id}")]
     token = tenant.sim.add_token(allowed_routes=no_read_back)
-    config = tenant.config(tmp_path, options=RunOptions(concurrency=2, verify=True))
-    config = replace(config, connection=Connection(base_url=tenant.url, token=token))
-    store = Store(config.db_path)
-    try:
-        run, _ = start_run(store, manifest, tenant=config.tenant)
-        result = await drive(store, run, config)
-    finally:
-        store.close()
+    result = await go(tenant, tmp_path, manifest, token, concurrency=2, verify=True)
     assert result.exit_code == 3 and result.stopped is not None
     assert "--verify: the API token lacks the permission GET /api/v1/devices/{device_id}" in (
         result.stopped
