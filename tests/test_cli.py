@@ -120,6 +120,11 @@ def test_a_resume_shows_what_earlier_passes_ended_and_counts_unknown_resends_as_
     assert "1 outcome unknown (sent, but whether the device got it" in resumed.stdout
     assert [e.device_id for e in locks()[sent:]] == macs[2:]  # lines 4 and 5, once each
 
+    again = bulkops("report", run_id, "--out", "again", cwd=tmp_path)  # from the db alone
+    assert again.returncode == 0, again.stderr
+    assert "reports: again/" in again.stdout and "1 outcome unknown" in again.stdout
+    assert len((tmp_path / "again" / "results.csv").read_text().splitlines()) == 1 + 4
+
 
 @pytest.mark.parametrize(
     ("args", "env_token", "code", "fragment"),

@@ -79,6 +79,7 @@ def report(
     ] = None,
 ) -> None:
     """Write a run's reports again (results.csv, results.jsonl, summary.json, failed.csv)."""
+    from bulkops.cli._render import print_not_done
     from bulkops.report import write_reports
     from bulkops.store import Store
 
@@ -92,6 +93,7 @@ def report(
         parts = " · ".join(f"{k} {v}" for k, v in summary.outcomes.items())
         out.print(f"run {run.run_id}: {parts}")
         out.print(f"reports: {paths.folder}/")
+        print_not_done(summary, paths)
     finally:
         store.close()
 
