@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
 import re
 import select
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -510,6 +512,65 @@ def test_select_reads_platforms_in_any_case_and_never_replaces_a_manifest_unaske
     assert result.returncode == 2 and "did you mean 'lock'?" in result.stderr, result.stderr
     assert (tmp_path / "job.csv").read_bytes() == written
     assert not (tmp_path / "job.csv.partial").exists()
+
+
+def test_under_nohup_a_hangup_does_not_stop_the_run(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    sim, url, token = served
+    write_job(tmp_path, sim, 40, "blankpush")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bulkops", "run", "job.csv", "--base-url", url, "--rate", "4/s"],
+        cwd=tmp_path,
+        env=env_with_token(token),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # what nohup does
+    )
+    deadline = time.time() + 30
+    while not sim.ledger.entries and time.time() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    run.send_signal(signal.SIGHUP)
+    time.sleep(4.0)  # a stop would end it in ~2 s (the workers queued on the budget); 40 take 10
+    still = run.poll() is None
+    run.send_signal(signal.SIGINT)  # Ctrl-C still stops it, in order
+    _, stderr = run.communicate(timeout=60)
+    assert still, stderr
+    assert run.returncode == 130, stderr
+
+
+def test_a_closed_terminal_window_stops_the_run_in_order_and_exits_130(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    """Its stdout and stderr are a terminal that is gone: printing must not fail the exit."""
+    sim, url, token = served
+    write_job(tmp_path, sim, 40, "blankpush")
+    master, slave = pty.openpty()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bulkops", "run", "job.csv", "--base-url", url, "--rate", "4/s"],
+        cwd=tmp_path,
+        env={**env_with_token(token), "TERM": "xterm-256color"},
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    deadline = time.time() + 30
+    while not sim.ledger.entries and time.time() < deadline:  # type: ignore[attr-defined]
+        with contextlib.suppress(OSError):
+            if select.select([master], [], [], 0.05)[0]:
+                os.read(master, 65536)
+    os.close(master)  # the window closes: every later write to the terminal fails (EIO)
+    run.send_signal(signal.SIGHUP)
+    run.send_signal(signal.SIGHUP)  # the shell's, then the kernel's
+    assert run.wait(timeout=60) == 130
+    audit = (tmp_path / "bulkops.db.audit.jsonl").read_text().splitlines()
+    assert json.loads(audit[-1])["exit_code"] == 130, audit[-1]
+    db = sqlite3.connect(tmp_path / "bulkops.db")
+    states = {s for (s,) in db.execute("SELECT DISTINCT state FROM items")}
+    db.close()
+    assert "sending" not in states  # nothing left in flight
 
 
 def test_an_edited_manifest_of_an_unfinished_run_is_refused_until_new_run(

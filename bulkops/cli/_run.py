@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import signal
 from contextlib import ExitStack
@@ -35,10 +34,11 @@ from bulkops.cli._render import (
     print_plan_json,
     print_result,
 )
+from bulkops.cli._signals import StopSignals
 from bulkops.errors import BulkopsError, ConfigError, ManifestError
 
 if TYPE_CHECKING:
-    from bulkops.engine import Engine, RunOptions
+    from bulkops.engine import RunOptions
     from bulkops.job import JobConfig, JobResult
     from bulkops.planner import Plan
     from bulkops.store import RunInfo, Store
@@ -212,16 +212,6 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
     return replace(options, canary=canary or 0)
 
 
-# Ctrl-C; `kill` or launchd; the Terminal window closed (SIGHUP): each one stops in order.
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _say(text: str) -> None:
-    """A note on stderr that may find no terminal left (the window that sent SIGHUP)."""
-    with contextlib.suppress(OSError):
-        err.print(text)
-
-
 async def drive_with_signals(
     store: Store,
     run: RunInfo,
@@ -233,33 +223,12 @@ async def drive_with_signals(
     approval: Approval | None = None,
     command: str = "run",
 ) -> JobResult:
-    """Drive the run; first Ctrl-C finishes in-flight requests, the second stops at once."""
+    """Drive the run; the first stop signal finishes in-flight requests, a second Ctrl-C stops
+    at once (see ``_signals``)."""
     from bulkops.audit import RunAudit, audit_path
     from bulkops.job import drive
 
-    loop = asyncio.get_running_loop()
-    engines: list[Engine] = []
-    presses = 0
-
-    def on_sigint() -> None:
-        nonlocal presses
-        presses += 1
-        if not engines:  # still resolving rows (reads only): the engine will start stopped
-            if presses == 1:
-                _say("stopping: nothing will be sent once the rows are resolved…")
-            return
-        if presses == 1:
-            engines[0].request_stop()
-            loop.call_later(config.options.grace_s, engines[0].abort_now)
-            _say("stopping after the requests in flight (Ctrl-C again to stop at once)…")
-        else:
-            engines[0].abort_now()
-
-    def attach(engine: Engine) -> None:
-        engines.append(engine)
-        if presses:  # Ctrl-C while rows were resolved: take no item at all
-            engine.request_stop()
-
+    stops = StopSignals(asyncio.get_running_loop(), grace_s=config.options.grace_s)
     audit = None
     if approval is not None and not dry_run:  # who ran what: beside the db, append-only
         audit = RunAudit(audit_path(config.db_path), command=command, run=run)
@@ -272,10 +241,8 @@ async def drive_with_signals(
             audit.started(plan, options=options, confirmed_by=how)
         return options
 
-    for sig in _STOP_SIGNALS:
-        loop.add_signal_handler(sig, on_sigint)
     try:
-        with Renderer(quiet=quiet) as render:
+        with stops, Renderer(quiet=quiet) as render:
             result = await drive(
                 store,
                 run,
@@ -284,7 +251,7 @@ async def drive_with_signals(
                 dry_run=dry_run,
                 on_plan=None if approval is None else on_plan,
                 on_progress=render,
-                on_engine=attach,
+                on_engine=stops.attach,
             )
     except BaseException as exc:
         if audit is not None:
@@ -293,9 +260,6 @@ async def drive_with_signals(
                 code = exit_code_for(exc)
             audit.ended(None, exit_code=code, error=str(exc) or type(exc).__name__)
         raise
-    finally:
-        for sig in _STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
     if audit is not None:
         audit.ended(result, exit_code=result.exit_code)
     return result
