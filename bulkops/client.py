@@ -8,6 +8,7 @@ This module is the only place that sees aiohttp exceptions; ``_translate`` maps 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -218,7 +219,11 @@ class KandjiClient:
                     try:
                         await before_send()
                     except BaseException:
-                        permit.unsent()  # stopped before the request left: it costs nothing
+                        # Stopped before the request left: it costs nothing. Best effort: were
+                        # the history to fail here, the send stays counted (safe) and the
+                        # reason for the stop is what the caller sees.
+                        with contextlib.suppress(Exception):
+                            permit.unsent()
                         raise
                 if self._budget.stale(permit):  # counted in the window it is sent in
                     await self._budget.refresh(permit)

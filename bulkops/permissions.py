@@ -62,10 +62,11 @@ def manifest_permissions(items: Iterable[Item], *, verify: bool = False) -> dict
         by_serial = item.device_id is None
         if by_serial:
             reads.setdefault(DEVICES, "find devices by serial number")
-        elif item.serial_number is not None:
-            reads.setdefault(DEVICE, "check that each device named by id has the serial number")
-        elif needs_lookup(action, by_serial=False):
-            reads.setdefault(DEVICES, "read the inventory: platforms, current values")
+        else:
+            if item.serial_number is not None:
+                reads.setdefault(DEVICE, "check the serial number of each device named by id")
+            if needs_lookup(action, by_serial=False):
+                reads.setdefault(DEVICES, "read the inventory: platforms, current values")
         if by_serial and action.method == "PATCH" and set(item.params) <= _ADE_FIELDS:
             reads.setdefault(ADE_LIST, "find serials still awaiting Automated Device Enrollment")
             reads.setdefault(ADE_UPDATE, "update a device awaiting Automated Device Enrollment")

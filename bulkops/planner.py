@@ -29,6 +29,7 @@ __all__ = ["Plan", "resolve_run"]
 
 _BATCH = 500
 _NAMED = (ParamKind.BLUEPRINT_NAME, ParamKind.USER_REF)
+_DONE_SKIPS = ("already in target state", "duplicate")  # skip reasons, as the survey cuts them
 PLAN_COLUMNS = ("line", "device_id", "serial_number", "action", "decision", "reason", "changes")
 
 
@@ -54,8 +55,9 @@ class Plan:
 
     @property
     def unsendable(self) -> dict[str, int]:
-        """Rows that cannot be sent as written: not found, ambiguous, ineligible."""
-        return {k: n for k, n in self.skips.items() if k != "already in target state"}
+        """Rows that cannot be sent as written: not found, ambiguous, ineligible, conflicts
+        (not those already in their target state, nor copies another row sends)."""
+        return {k: n for k, n in self.skips.items() if k not in _DONE_SKIPS}
 
     @property
     def writes(self) -> int:
@@ -180,21 +182,27 @@ def _same_device_rows(store: Store, run_id: str) -> list[tuple[int, str]]:
     conn = store._conn
     out: list[tuple[int, str]] = []
     groups = conn.execute(
-        "SELECT device_id, group_concat(action || ' ' || line || ' ' || state, ',') FROM items"
-        " WHERE run_id = ? AND state != 'skipped' AND device_id IS NOT NULL"
+        "SELECT device_id,"
+        " group_concat(action || ' ' || line || ' ' || state || ' ' || hex(params), ',')"
+        " FROM items WHERE run_id = ? AND state != 'skipped' AND device_id IS NOT NULL"
         " GROUP BY device_id HAVING count(*) > 1",
         (run_id,),
     )
     for device_id, packed in groups:
         rows = sorted(
-            (int(line), action, state)
-            for action, line, state in (p.split(" ") for p in packed.split(","))
+            (int(line), action, state, params)
+            for action, line, state, params in (p.split(" ") for p in packed.split(","))
         )
-        for i, (line, action, state) in enumerate(rows):
+        for i, (line, action, state, params) in enumerate(rows):
             if state != "pending":
                 continue  # only what is still to send can be held back
-            for first, earlier, _ in rows[:i]:
-                if earlier == action:
+            for first, earlier, _, earlier_params in rows[:i]:
+                if earlier == action and earlier_params != params:
+                    why = (
+                        f"conflict: line {first} has {action} for device {device_id} with other "
+                        "parameters; keep one of the two rows"
+                    )
+                elif earlier == action:
                     why = f"duplicate: line {first} already has {action} for device {device_id}"
                 else:
                     clash = conflict_reason(earlier, action)

@@ -299,7 +299,7 @@ def _write_failed(store: Store, run: RunInfo, path: Path, params: list[str]) -> 
             writer.writerow(
                 [
                     row["device_id"] or "",
-                    "" if row["device_id"] else neutralise(row["serial_number"]),
+                    neutralise(row["serial_number"]),  # kept: a rerun checks it against the id
                     row["action"],
                     *[_cell(values[p]) if p in values else "" for p in params],
                     neutralise(row["error"]),

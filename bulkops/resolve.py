@@ -115,7 +115,8 @@ class Resolver:
                     device_id=device_id,
                     preview={"device_name": "unchanged"},
                 )
-            preview = {"device_name": f"new: {resolved.get('device_name')}"}
+            shown = f"change: {device.name} -> " if device.name else "new: "
+            preview = {"device_name": f"{shown}{resolved.get('device_name')}"}
             request = Request(action.method, action.route, device_id, action.body(resolved))
             return Decision(request=request, device_id=device_id, preview=preview)
         return Decision(

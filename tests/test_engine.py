@@ -403,6 +403,30 @@ async def test_rows_not_applied_fail_the_run_and_rows_already_so_do_not(
     assert summary["not_applied"] == {"not found": 1}
 
 
+async def test_rows_naming_one_device_two_ways_are_not_applied_unless_they_agree(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    a, b, c = devices(tenant, "Mac")[:3]
+    manifest = write(
+        tmp_path / "two.csv",
+        "device_id,serial_number,action,asset_tag\n"
+        f"{a['device_id']},{b['serial_number']},update,T-1\n"  # id and serial disagree
+        f",{c['serial_number']},update,T-2\n"
+        f"{c['device_id']},,update,T-3\n",  # the same device as line 3, another value
+    )
+    result = await run_job(tenant, tmp_path, manifest)
+    assert result.exit_code == 1 and result.summary is not None and result.reports is not None
+    assert result.summary.not_applied == {"mismatch": 1, "conflict": 1}
+    again = read_csv(result.reports.failed_csv) if result.reports.failed_csv else []
+    # the serial stays beside the id: a rerun of failed.csv checks it again, never trusts the id
+    assert [(r["device_id"], r["serial_number"], r["asset_tag"]) for r in again] == [
+        (a["device_id"], b["serial_number"], "T-1"),
+        (c["device_id"], "", "T-3"),
+    ]
+    assert applied(tenant, a["device_id"], "update") == 0
+    assert applied(tenant, c["device_id"], "update") == 1
+
+
 async def test_rows_a_stopped_run_has_not_sent_are_left_to_its_resume_not_to_failed_csv(
     tenant: Tenant, tmp_path: Path
 ) -> None:

@@ -289,6 +289,15 @@ async def test_strict_refuses_a_run_with_unsendable_rows(big: Tenant, tmp_path: 
         approve(result.plan, options=RunOptions(), approval=Approval(strict=True, quiet=True))
 
 
+async def test_strict_lets_a_row_pasted_twice_through(big: Tenant, tmp_path: Path) -> None:
+    mac = unique_macs(big)[0]
+    text = f"serial_number,action\n{mac['serial_number']},blankpush\n" * 1
+    text += f"{mac['serial_number']},blankpush\n"
+    result = await go(big, tmp_path, write(tmp_path / "s.csv", text), dry_run=True)
+    assert result.plan.skips == {"duplicate": 1}
+    approve(result.plan, options=RunOptions(), approval=Approval(strict=True, quiet=True))
+
+
 async def lock_first(tenant: Tenant, devices: list[dict[str, Any]]) -> None:
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tenant.token}"}) as s:
         for d in devices:
@@ -347,7 +356,7 @@ async def test_nothing_is_sent_outside_the_window(
         store.close()
     assert result.exit_code == 130
     assert writes(big) == []
-    assert 119 * 60 <= result.plan.eta_s <= 121 * 60  # the plan counts the wait for the window
+    assert 118 * 60 <= result.plan.eta_s <= 121 * 60  # the plan counts the wait for the window
     said = [r.getMessage() for r in caplog.records if "outside --window" in r.getMessage()]
     assert len(said) == 1, said  # once, where cron's log shows it too
     assert re.search(r"nothing is sent for (1 h 59|2 h 00) min$", said[0]), said
@@ -462,7 +471,8 @@ async def test_one_device_named_by_id_and_by_serial_is_sent_once(
     assert out[5]["outcome"] == "skipped" and out[5]["error"].startswith("conflict: line 4")
     assert big.sim.ledger.applied_count(a["device_id"], "restart") == 1
     assert big.sim.ledger.applied_count(b["device_id"], "erase") == 0
-    assert result.plan.unsendable == {"duplicate": 1, "conflict": 1}
+    assert result.plan.skips == {"duplicate": 1, "conflict": 1}
+    assert result.plan.unsendable == {"conflict": 1}  # the copy is sent by line 2: not for --strict
 
 
 async def test_a_row_whose_id_and_serial_disagree_is_not_sent(big: Tenant, tmp_path: Path) -> None:

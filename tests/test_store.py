@@ -104,6 +104,18 @@ def test_a_database_made_earlier_with_a_loose_mode_becomes_private(tmp_path: Pat
             assert path.stat().st_mode & 0o777 == 0o600, path
 
 
+def test_one_device_id_given_two_serial_numbers_is_refused(tmp_path: Path) -> None:
+    """Not a copy to skip: one of the two rows names the wrong Mac."""
+    store = Store(tmp_path / "s.db")
+    try:
+        text = f"device_id,serial_number,action\n{IDS[0]},C02AAAAAAAA1,blankpush\n"
+        text += f"{IDS[0]},C02BBBBBBBB2,blankpush\n"
+        with pytest.raises(ManifestError, match="with other parameters or another serial number"):
+            make_run(store, tmp_path, text)
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     ("rows", "line", "fragment"),
     [

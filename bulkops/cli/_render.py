@@ -41,7 +41,7 @@ def print_plan(plan: Plan) -> None:
         out.print(f"  ended in an earlier pass, not sent again: {done}")
         if plan.done_before["unknown"]:
             out.print(
-                f"  {plan.done_before['unknown']} outcomes are unknown: "
+                f"  {count_of(plan.done_before['unknown'], 'outcome')} unknown: "
                 f"`bulkops resume {run.run_id} --resend-unknown` sends them again"
             )
     if plan.skips:
@@ -130,7 +130,7 @@ def print_not_done(s: Summary, reports: ReportPaths) -> None:
     if s.not_applied:
         why = " · ".join(f"{k} {n}" for k, n in s.not_applied.items())
         n = sum(s.not_applied.values())
-        where = f": they are in {reports.failed_csv}, to fix and run" if reports.failed_csv else ""
+        where = f": see {reports.failed_csv}, to fix and run" if reports.failed_csv else ""
         out.print(f"{count_of(n, 'row')} not applied ({why}){where}")
     if unknown := s.outcomes.get("unknown", 0):
         out.print(

@@ -36,8 +36,8 @@ def _device(ref: str) -> str:
 
 
 def _repeats(conn: sqlite3.Connection, run_id: str) -> list[tuple[int, int, bool, str, str]]:
-    """Rows repeating an earlier (device, action) pair, by line: (line, first line, same
-    params, device, action)."""
+    """Rows repeating an earlier (device, action) pair, by line: (line, first line, the same
+    row (parameters and serial number), device, action)."""
     any_dup = conn.execute(
         "SELECT 1 FROM items WHERE run_id = ?"
         " GROUP BY device_id, iif(device_id IS NULL, serial_number, NULL), action"
@@ -47,10 +47,12 @@ def _repeats(conn: sqlite3.Connection, run_id: str) -> list[tuple[int, int, bool
     if any_dup is None:
         return []  # the common case: one cheap grouping, no sort of every row by line
     rows = conn.execute(
-        "SELECT line, first_line, params = first_params, ref, action FROM ("
-        f" SELECT line, params, {_REF} AS ref, action,"
+        "SELECT line, first_line, params = first_params AND serial_number IS first_serial,"
+        " ref, action FROM ("
+        f" SELECT line, params, serial_number, {_REF} AS ref, action,"
         "  first_value(line) OVER w AS first_line,"
         "  first_value(params) OVER w AS first_params,"
+        "  first_value(serial_number) OVER w AS first_serial,"
         "  row_number() OVER w AS n"
         " FROM items WHERE run_id = ?"
         f" WINDOW w AS (PARTITION BY {_REF}, action ORDER BY line))"
@@ -101,7 +103,8 @@ def check_cross_rows(
     if differ and (not clash or differ[0] <= clash[0]):
         line, first, _, ref, action = differ
         raise ManifestError(
-            f"conflicts with line {first}: {action} for {_device(ref)} with different parameters",
+            f"conflicts with line {first}: {action} for {_device(ref)} with other parameters "
+            "or another serial number",
             path=path,
             line=line,
             hint="keep one row per device and action",
