@@ -170,7 +170,7 @@ _DONE_SKIPS = ("already in target state", "duplicate:")
 
 # The rows ``failed.csv`` lists: those that ended without their change. Rows not sent yet are not
 # among them: they belong to their run, and its resume sends them.
-_NOT_DONE = ("failed", "unknown")
+_UNDONE = ("failed", "unknown")
 
 
 def not_applied(state: str, error: str | None) -> str | None:
@@ -258,7 +258,7 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
             why = not_applied(outcome, row["error"])
             if why is not None:
                 unapplied[why] += 1
-            if outcome in _NOT_DONE or why is not None:
+            if outcome in _UNDONE or why is not None:
                 n_retry += 1
                 retry_params.update(orjson.loads(row["params"]))
             if row["secret"]:
@@ -293,7 +293,7 @@ def _write_failed(store: Store, run: RunInfo, path: Path, params: list[str]) -> 
         writer = csv.writer(fh)
         writer.writerow(["device_id", "serial_number", "action", *params, "note"])
         for row in store.results(run.run_id):
-            if row["state"] not in _NOT_DONE and not_applied(row["state"], row["error"]) is None:
+            if row["state"] not in _UNDONE and not_applied(row["state"], row["error"]) is None:
                 continue
             values = orjson.loads(row["params"])
             writer.writerow(

@@ -61,13 +61,13 @@ class BudgetStats:
 class Permit:
     """The right to send one request; tell it about a 429, else leaving the block means answered."""
 
-    __slots__ = ("_budget", "_epoch", "_limited", "_sent", "is_probe")
+    __slots__ = ("_budget", "_epoch", "_sent", "_uncounted", "is_probe")
 
     def __init__(self, budget: Budget, sent: Sent, *, is_probe: bool, epoch: int) -> None:
         self._budget = budget
         self._sent = sent
         self._epoch = epoch
-        self._limited = False
+        self._uncounted = False  # refused by a 429, or never sent: not in the history
         self.is_probe = is_probe
 
     @property
@@ -77,18 +77,20 @@ class Permit:
 
     def rate_limited(self, retry_after_s: float | None) -> None:
         """The request got 429: pause every worker (the gate) and uncount this send."""
-        if not self._limited:
-            self._limited = True
+        if not self._uncounted:
+            self._uncounted = True
             self._budget._on_429(self, retry_after_s)
 
     def unsent(self) -> None:
         """The request never left (the run stopped first): uncount it here and in the history."""
-        if not self._limited:
-            self._limited = True
+        if not self._uncounted:
+            self._uncounted = True
             self._budget._uncount(self)
 
     def __repr__(self) -> str:
-        return f"<Permit sent_at={self.sent_at:.3f} probe={self.is_probe} limited={self._limited}>"
+        return (
+            f"<Permit sent_at={self.sent_at:.3f} probe={self.is_probe} uncounted={self._uncounted}>"
+        )
 
 
 class Budget:
@@ -268,7 +270,7 @@ class Budget:
 
     def _finish(self, permit: Permit, exc: BaseException | None) -> None:
         self._in_flight -= 1
-        if permit.is_probe and not permit._limited:
+        if permit.is_probe and not permit._uncounted:
             if isinstance(exc, asyncio.CancelledError):
                 self._gate.probe_abandoned(self._clock.now())
             else:  # an answer other than 429, or a transport error: the spec reopens
