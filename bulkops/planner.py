@@ -21,6 +21,7 @@ from bulkops.client import KandjiClient
 from bulkops.errors import ManifestError
 from bulkops.inventory import Inventory
 from bulkops.permissions import after_send
+from bulkops.report import DONE_SKIPS
 from bulkops.resolve import Decision, Resolver, UnknownName, needs_lookup
 from bulkops.store import RunInfo, Store
 from bulkops.store._checks import conflict_reason
@@ -29,7 +30,6 @@ __all__ = ["Plan", "resolve_run"]
 
 _BATCH = 500
 _NAMED = (ParamKind.BLUEPRINT_NAME, ParamKind.USER_REF)
-_DONE_SKIPS = ("already in target state", "duplicate")  # skip reasons, as the survey cuts them
 PLAN_COLUMNS = ("line", "device_id", "serial_number", "action", "decision", "reason", "changes")
 
 
@@ -57,7 +57,7 @@ class Plan:
     def unsendable(self) -> dict[str, int]:
         """Rows that cannot be sent as written: not found, ambiguous, ineligible, conflicts
         (not those already in their target state, nor copies another row sends)."""
-        return {k: n for k, n in self.skips.items() if k not in _DONE_SKIPS}
+        return {k: n for k, n in self.skips.items() if k not in DONE_SKIPS}
 
     @property
     def writes(self) -> int:

@@ -23,7 +23,14 @@ import orjson
 from bulkops.actions import ACTIONS
 from bulkops.store import RunInfo, Store
 
-__all__ = ["ReportPaths", "Summary", "neutralise", "neutralised_sql", "write_reports"]
+__all__ = [
+    "DONE_SKIPS",
+    "ReportPaths",
+    "Summary",
+    "neutralise",
+    "neutralised_sql",
+    "write_reports",
+]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CLEAR_MARKER = "CLEAR!"
@@ -164,9 +171,9 @@ def _cell(value: Any) -> str:
     return neutralise(value)
 
 
-# Skipped rows that still got what they asked for: the device was already so, or another row of
-# the manifest (the same device, named by serial number) sends it.
-_DONE_SKIPS = ("already in target state", "duplicate:")
+# Reasons (up to their first ':') of skipped rows that still got what they asked for: the device
+# was already so, or another row of the manifest sends it. The plan's --strict uses them too.
+DONE_SKIPS = ("already in target state", "duplicate")
 
 # The rows ``failed.csv`` lists: those that ended without their change. Rows not sent yet are not
 # among them: they belong to their run, and its resume sends them.
@@ -175,9 +182,10 @@ _UNDONE = ("failed", "unknown")
 
 def not_applied(state: str, error: str | None) -> str | None:
     """Why a skipped row was not applied (``not found``, ``ambiguous``…), or ``None``."""
-    if state != "skipped" or not error or error.startswith(_DONE_SKIPS):
+    if state != "skipped" or not error:
         return None
-    return error.split(":", 1)[0]
+    reason = error.split(":", 1)[0]
+    return None if reason in DONE_SKIPS else reason
 
 
 def summarize(store: Store, run: RunInfo, unapplied: dict[str, int]) -> Summary:
