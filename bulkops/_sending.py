@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from bulkops._stop import EXIT_ABORTED, Held, Stop
-from bulkops.actions import ACTIONS, Action, Request
+from bulkops.actions import ACTIONS, DEVICE_PATH, Action, Request
 from bulkops.client import KandjiClient
 from bulkops.errors import (
     ApiError,
@@ -172,7 +172,7 @@ class Sender:
             try:
                 mismatch = await self._verify(request) if self._verify_writes else None
             except PermissionDenied:  # written all the same: the token cannot read it back
-                note = "written, not verified: the token lacks GET /api/v1/devices/{device_id}"
+                note = f"written, not verified: the token lacks GET {DEVICE_PATH}"
                 self._complete(item, Outcome("succeeded", reply.status, note, secret=secret))
                 self._abort_unverified()
                 return
@@ -266,8 +266,8 @@ class Sender:
         if self._stop.reason is None:
             self._stop.abort(
                 RunAborted(
-                    "--verify: the API token lacks the permission GET /api/v1/devices/{device_id} "
-                    "to read each update back; enable it in Access > API tokens (or drop "
+                    f"--verify: the API token lacks the permission GET {DEVICE_PATH} to read "
+                    "each update back; enable it in Access > API tokens (or drop "
                     "--verify), then run the same command to resume",
                     exit_code=EXIT_ABORTED,
                 )
