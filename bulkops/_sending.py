@@ -33,7 +33,7 @@ from bulkops.errors import (
     StatusError,
     TransportError,
 )
-from bulkops.reconcile import reconcile
+from bulkops.reconcile import read_secret, reconcile
 from bulkops.retry import CircuitBreaker, ErrorKind, RetryPolicy, RetryQuota
 from bulkops.store import Store, WorkItem
 
@@ -161,14 +161,12 @@ class Sender:
                     continue
                 return
             self._quota.success()
-            secret = None
+            secret = note = None
             if action.secret_key and isinstance(reply.data, dict):
                 value = reply.data.get(action.secret_key)
                 secret = str(value) if value is not None else None
             if action.secret_path and secret is None and item.device_id:
-                secret = await self._read_secret(
-                    action.secret_path.format(device_id=item.device_id)
-                )
+                secret, note = await read_secret(self._client, action.secret_path, item.device_id)
             try:
                 mismatch = await self._verify(request) if self._verify_writes else None
             except PermissionDenied:  # written all the same: the token cannot read it back
@@ -179,17 +177,8 @@ class Sender:
             if mismatch:
                 self._complete(item, Outcome("failed", reply.status, mismatch))
             else:
-                self._complete(item, Outcome("succeeded", reply.status, None, secret=secret))
+                self._complete(item, Outcome("succeeded", reply.status, note, secret=secret))
             return
-
-    async def _read_secret(self, path: str) -> str | None:
-        """The secret a response should have carried, read back (an iPhone's lock has none)."""
-        try:
-            data = (await self._client.read(path)).data
-        except ApiError as exc:
-            log.warning("could not read back %s: %s", path, exc)
-            return None
-        return next((str(v) for v in data.values() if v), None) if isinstance(data, dict) else None
 
     async def _verify(self, request: Request) -> str | None:
         """Read the record back after a PATCH; a one-line mismatch, or ``None``.
@@ -258,6 +247,8 @@ class Sender:
             )
             if verdict.state == "succeeded":
                 state, detail, secret = "succeeded", f"{exc}; {verdict.detail}", verdict.secret
+            else:  # what the read found (or why it could not tell) is the admin's best lead
+                detail = f"{detail}; {verdict.detail.removeprefix('outcome unknown: ')}"
         self._complete(item, Outcome(state, getattr(exc, "status", None), detail, secret=secret))
         return False
 

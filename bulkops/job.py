@@ -291,4 +291,4 @@ async def _drive(
         store.forget_secrets(run.run_id)  # secrets.csv (0600) now holds them; the db need not
     if aborted is not None:
         return JobResult(plan, aborted.exit_code, summary, reports, stopped=str(aborted))
-    return JobResult(plan, EXIT_FAILED if summary.not_done else 0, summary, reports)
+    return JobResult(plan, EXIT_FAILED if summary.attention else 0, summary, reports)

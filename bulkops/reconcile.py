@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bulkops.actions import Action
+from bulkops.actions import SECRET_NOT_READ, Action
 from bulkops.client import KandjiClient
 from bulkops.errors import ApiError
 
-__all__ = ["Verdict", "reconcile"]
+__all__ = ["Verdict", "read_secret", "reconcile"]
+
+SECRET_READS = 5  # attempts: a PIN lost to a flaky connection is the costliest read of a run
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +64,30 @@ async def reconcile(
         requested = _timestamp(cmd.get("date_requested"))
         if requested is not None and requested < sent_at - skew_s:
             continue
-        secret = None
+        secret, problem = None, None
         if action.secret_path:
-            try:
-                got = await client.read(action.secret_path.format(device_id=device_id))
-                data = got.data if isinstance(got.data, dict) else {}
-                secret = next((str(v) for v in data.values() if v), None)
-            except ApiError:
-                secret = None
-        return Verdict("succeeded", f"reconciled: {action.mdm_command} found on the device", secret)
+            secret, problem = await read_secret(client, action.secret_path, device_id)
+        found = f"reconciled: {action.mdm_command} found on the device"
+        return Verdict("succeeded", f"{found}; {problem}" if problem else found, secret)
     return Verdict(
         "unknown", f"outcome unknown: no {action.mdm_command} command found on the device"
     )
+
+
+async def read_secret(
+    client: KandjiClient, path: str, device_id: str
+) -> tuple[str | None, str | None]:
+    """The secret an applied action left on the device, read back: ``(secret, problem)``.
+
+    ``(None, None)`` when the device has none (an iPhone's lock has no PIN); a problem when it
+    could not be read, which the item's outcome must carry: the device is locked all the same.
+    """
+    try:
+        reply = await client.read(path.format(device_id=device_id), attempts=SECRET_READS)
+    except ApiError as exc:
+        return None, (
+            f"{SECRET_NOT_READ} ({exc}): the device is locked; read its unlock PIN in the "
+            "Iru web console (the device's page) or GET " + path
+        )
+    data = reply.data if isinstance(reply.data, dict) else {}
+    return next((str(v) for v in data.values() if v), None), None

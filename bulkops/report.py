@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import orjson
 
-from bulkops.actions import ACTIONS
+from bulkops.actions import ACTIONS, SECRET_NOT_READ
 from bulkops.store import RunInfo, Store
 
 __all__ = [
@@ -100,6 +100,12 @@ class Summary:
     rate_limited: int
     started_at: float | None
     finished_at: float | None
+    secrets_not_read: int = 0  # applied (a Mac locked), its PIN not read back
+
+    @property
+    def attention(self) -> int:
+        """Rows the admin must look at: not done, or done with their PIN nowhere here."""
+        return self.not_done + self.secrets_not_read
 
     @property
     def not_done(self) -> int:
@@ -131,6 +137,7 @@ class Summary:
             "total": self.total,
             "outcomes": self.outcomes,
             "not_applied": self.not_applied,
+            "pins_not_read": self.secrets_not_read,
             "requests": self.requests,
             "rate_limited_429": self.rate_limited,
             "started_at": _iso(self.started_at),
@@ -188,7 +195,9 @@ def not_applied(state: str, error: str | None) -> str | None:
     return None if reason in DONE_SKIPS else reason
 
 
-def summarize(store: Store, run: RunInfo, unapplied: dict[str, int]) -> Summary:
+def summarize(
+    store: Store, run: RunInfo, unapplied: dict[str, int], *, secrets_not_read: int = 0
+) -> Summary:
     """The summary of a run from the store; ``unapplied`` counts rows not applied, by reason."""
     counts = store.counts(run.run_id)
     return Summary(
@@ -206,6 +215,7 @@ def summarize(store: Store, run: RunInfo, unapplied: dict[str, int]) -> Summary:
         rate_limited=run.rate_limited,
         started_at=run.started_at,
         finished_at=run.finished_at,
+        secrets_not_read=secrets_not_read,
     )
 
 
@@ -222,7 +232,7 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
         secrets_csv=None,
     )
     retry_params: set[str] = set()
-    n_retry = n_secret = 0
+    n_retry = n_secret = n_unread = 0
     outcomes: Counter[str] = Counter()
     unapplied: Counter[str] = Counter()
     with (
@@ -271,6 +281,8 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
                 retry_params.update(orjson.loads(row["params"]))
             if row["secret"]:
                 n_secret += 1
+            elif outcome == "succeeded" and SECRET_NOT_READ in (row["error"] or ""):
+                n_unread += 1
     failed_path, secrets_path = folder / "failed.csv", folder / "secrets.csv"
     failed = _write_failed(store, run, failed_path, sorted(retry_params)) if n_retry else None
     secrets = _write_secrets(store, run, secrets_path) if n_secret else None
@@ -278,7 +290,7 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
         failed_path.unlink()  # nothing left to re-run
     if secrets is None and secrets_path.exists():
         secrets = secrets_path  # written by an earlier pass; the db no longer holds the PINs
-    summary = summarize(store, run, dict(unapplied.most_common()))
+    summary = summarize(store, run, dict(unapplied.most_common()), secrets_not_read=n_unread)
     with _private(paths.summary_json, text=False) as fh:
         fh.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     return (

@@ -126,7 +126,14 @@ def print_result(result: JobResult, *, as_json: bool) -> None:
 
 
 def print_not_done(s: Summary, reports: ReportPaths) -> None:
-    """What is left to look at: rows not applied, unknown outcomes, rows not sent yet."""
+    """What is left to look at: PINs not read, rows not applied, unknown outcomes, rows not
+    sent yet."""
+    if n := s.secrets_not_read:
+        out.print(
+            f"{count_of(n, 'device')} locked without its unlock PIN here (it could not be read "
+            f'back): see "PIN not read" in {reports.results_csv} and read each PIN in the Iru '
+            "web console"
+        )
     if s.not_applied:
         why = " · ".join(f"{k} {n}" for k, n in s.not_applied.items())
         n = sum(s.not_applied.values())

@@ -322,7 +322,7 @@ def run_command(
                 f"{reports.folder}/ (pass --new-run to run it again)"
             )
             print_not_done(summary, reports)
-            return EXIT_FAILED if summary.not_done else 0
+            return EXIT_FAILED if summary.attention else 0
         quiet = approval.quiet or as_json
         try:
             result = run_async(

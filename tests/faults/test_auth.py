@@ -27,6 +27,7 @@ from .kit import (
     fast_config,
     figures,
     read_results,
+    read_secrets,
     sends,
     unsafe_second_sends,
     write_csv,
@@ -176,3 +177,37 @@ async def test_denied_route_fails_its_rows_with_the_permission_and_spares_the_re
         outcomes=dict(sorted(Counter(r["outcome"] for r in results).items())),
         error=next(r["error"] for r in results if r["action"] == "lock"),
     )
+
+
+PIN_ROUTE = "/api/v1/devices/{device_id}/secrets/unlockpin"
+
+
+async def test_a_lock_whose_pin_cannot_be_read_is_flagged_not_quietly_done(tmp_path: Path) -> None:
+    """Every lock lands, its answer is lost, and the token may not read PINs back: each Mac is
+    locked with its PIN nowhere here. The run must say so (exit 1, the count, the row's note),
+    never "unlock PINs are in secrets.csv" alone, and must not lock anything twice."""
+    sim = make_sim(
+        devices=60, faults=Faults(reset_after_rate=1.0, routes=frozenset({("POST", LOCK_ROUTE)}))
+    )
+    allowed = {(m, r) for m, r in sim.routes() if (m, r) != ("GET", PIN_ROUTE)}
+    token = sim.add_token(allowed_routes=allowed)
+    macs = devices(sim, "Mac")[:5]
+    rows = [{"device_id": m["device_id"], "action": "lock"} for m in macs]
+    manifest = write_csv(tmp_path / "job.csv", rows)
+    async with sim.running() as url:
+        config = fast_config(Tenant(sim, url, token), tmp_path)
+        runs = await drive_to_end(config, manifest, max_passes=1)
+
+    result = runs.last
+    assert result.summary is not None
+    results = read_results(result)
+    assert [r["outcome"] for r in results] == ["succeeded"] * 5, results
+    for r in results:
+        assert "reconciled: DeviceLock found" in r["error"], r
+        assert "PIN not read" in r["error"] and f"GET {PIN_ROUTE}" in r["error"], r
+    assert result.summary.secrets_not_read == 5
+    assert result.summary.as_dict()["pins_not_read"] == 5
+    assert result.exit_code == 1
+    assert read_secrets(result) == []
+    assert unsafe_second_sends(by_item(sim.ledger.entries)) == 0
+    assert sim.ledger.applied_count(action="lock") == 5
