@@ -67,6 +67,8 @@ async def test_reset_after_apply_makes_an_unsafe_item_unknown(tmp_path: Path) ->
     results = read_results(runs.last)
     assert [r["outcome"] for r in results] == ["unknown"] * 6
     assert all("connection lost after sending" in r["error"] for r in results)
+    # …and what the read of the device's commands found, or why it could not tell.
+    assert all("could not read the device's commands" in r["error"] for r in results), results
     assert sim.ledger.applied_count(action="restart") == 6
     assert len(sim.ledger.select(method="POST")) == 6
     reads = {e.path.rsplit("/", 1)[-1] for e in sim.ledger if e.method != "POST"}
