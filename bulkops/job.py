@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from bulkops._replaced import SUPERSEDED, supersede
 from bulkops.budget import Budget, BudgetConfig, Rate, SendHistory
 from bulkops.client import Connection, KandjiClient
 from bulkops.engine import EXIT_ABORTED, EXIT_FAILED, Engine, Progress, RunOptions
@@ -135,7 +136,7 @@ def start_run(
     digest = manifest.sha256()
     if not new_run:
         found = store.find_run(manifest_sha256=digest, tenant=tenant)
-        if found is not None:
+        if found is not None and found.status != SUPERSEDED:
             return found, True
         if record_in is None:  # a plan only shows; a run must not resend what the other sent
             _refuse_a_changed_manifest(store, manifest_path, tenant)
@@ -156,7 +157,7 @@ def _refuse_a_changed_manifest(store: Store, manifest_path: Path, tenant: str) -
     here = manifest_path.resolve()
     for earlier in store.runs():
         if (
-            earlier.status != "done"
+            earlier.status not in ("done", SUPERSEDED)
             and earlier.tenant == tenant
             and Path(earlier.manifest_path).resolve() == here
         ):
@@ -235,6 +236,13 @@ async def _drive(
             f"run {run.run_id} was made for {run.tenant}, not {config.tenant}; "
             "resume it against the same tenant"
         )
+    if run.status == SUPERSEDED:
+        by = store.meta(f"superseded_by:{run.run_id}") or "a later run"
+        raise ConfigError(
+            f"run {run.run_id} was replaced by run {by} (a --new-run of "
+            f"{run.manifest_path}), which sends its rows; resuming it too could send them "
+            f"twice. Finish run {by} instead (nothing was sent)"
+        )
     folder = config.out_dir or Path("reports") / run.run_id
     history = SendHistory(config.budget_path(), tenant=config.tenant)
     budget = Budget(
@@ -266,6 +274,8 @@ async def _drive(
                 options = on_plan(plan) or options
             if dry_run:
                 return JobResult(plan=plan, exit_code=0)
+            if run.started_at is None:  # approved: the runs a --new-run replaces end here
+                supersede(store, run)
             engine = Engine(
                 store=store,
                 client=client,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 
+from bulkops._replaced import sent_by_replaced
 from bulkops.actions import ACTIONS, ParamKind
 from bulkops.client import KandjiClient
 from bulkops.errors import ManifestError
@@ -146,6 +147,11 @@ async def resolve_run(
     if serial_rows:  # a serial may name a device another row names by id
         for line, reason in await store.call(_same_device_rows, store, run_id):
             store.complete(run_id, line, state="skipped", error=reason)
+        await store.flush()
+    if run.started_at is None:  # a --new-run: what a run it replaces sent is not sent twice
+        for line, reason in await store.call(sent_by_replaced, store, run):
+            store.complete(run_id, line, state="skipped", error=reason)
+            decided += 1
         await store.flush()
     if decided:  # else the survey still holds (serial rows are always decided): no second pass
         groups = await store.call(_survey, store, run_id)

@@ -180,7 +180,9 @@ def _cell(value: Any) -> str:
 
 # Reasons (up to their first ':') of skipped rows that still got what they asked for: the device
 # was already so, or another row of the manifest sends it. The plan's --strict uses them too.
-DONE_SKIPS = ("already in target state", "duplicate")
+# A row a run replaced by --new-run already sent (a lock, an erase) is done as well.
+ALREADY_SENT = "already sent"
+DONE_SKIPS = ("already in target state", "duplicate", ALREADY_SENT)
 
 # The rows ``failed.csv`` lists: those that ended without their change. Rows not sent yet are not
 # among them: they belong to their run, and its resume sends them.

@@ -595,6 +595,19 @@ def test_an_edited_manifest_of_an_unfinished_run_is_refused_until_new_run(
     forced = bulkops(*args, "--new-run", env=env_with_token(token), cwd=tmp_path)
     assert forced.returncode == 3, forced.stderr  # a new run: it got as far as sending
     assert "changed since" not in forced.stderr
+    # The new run replaces the old: resuming that too would send the same rows twice.
+    found = re.search(r"changed since run (\S+)", lines[0])
+    assert found is not None
+    old_id = found.group(1)
+    assert f"run {old_id} of job.csv (aborted) is replaced by this run" in forced.stderr
+    status = bulkops("status", old_id, env=env_with_token(token), cwd=tmp_path)
+    assert "superseded" in status.stdout and "bulkops resume" not in status.stdout, status.stdout
+    resume = ["resume", old_id, "--base-url", f"http://127.0.0.1:{port}", "-q"]
+    refused = bulkops(*resume, env=env_with_token(token), cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"run {old_id} was replaced by run" in lines[0], refused.stderr
+    assert "nothing was sent" in lines[0]
 
 
 def test_brackets_in_what_the_user_wrote_show_as_written(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,56 @@ async def test_an_unsafe_request_cut_off_after_it_landed_is_settled_at_once(tmp_
     assert sim.ledger.applied_count(a["device_id"], "lock") == 1  # never resent
     assert result.reports.secrets_csv is not None
     assert sim.ledger.pins()[0] in result.reports.secrets_csv.read_text()
+
+
+async def test_a_new_run_of_an_edited_file_never_erases_a_device_twice(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    """Review: a run stopped after some erases, the PIN fixed in the file, then ``--new-run``:
+    the new run erased those devices again, and resuming the old run erased the rest twice.
+    Now the new run skips what the old one sent, and the old run can no longer be resumed."""
+    from bulkops.errors import ConfigError
+    from bulkops.report import DONE_SKIPS
+
+    ids = [d["device_id"] for d in macs(tenant)][:6]
+    manifest = tmp_path / "erase.csv"
+    write(manifest, "device_id,action,pin\n" + "".join(f"{i},erase,123456\n" for i in ids))
+    config = tenant.config(tmp_path, rate=Rate(20, 1.0), options=RunOptions(concurrency=1))
+    store = Store(config.db_path)
+    try:
+        old, _ = start_run(store, manifest, tenant=config.tenant)
+
+        def stop_after_three(engine: Engine) -> None:
+            async def watch() -> None:
+                while engine.progress.done < 3:
+                    await asyncio.sleep(0.005)
+                engine.request_stop()
+
+            asyncio.get_running_loop().create_task(watch())
+
+        first = await drive(store, old, config, on_engine=stop_after_three)
+        assert first.exit_code == 130
+        erased = {e.device_id for e in tenant.sim.ledger.select(action="erase", applied=True)}
+        assert 3 <= len(erased) < 6, erased
+
+        write(manifest, manifest.read_text().replace("123456", "654321"))
+        new, resumed = start_run(store, manifest, tenant=config.tenant, new_run=True)
+        assert not resumed
+        second = await drive(store, new, config)
+        assert second.exit_code == 0, second.summary
+        assert second.plan is not None and second.plan.skips == {"already sent": len(erased)}
+
+        again = store.run(old.run_id)
+        assert again is not None and again.status == "superseded"
+        try:
+            await drive(store, again, config, resumed=True)
+            raise AssertionError("a replaced run was resumed")
+        except ConfigError as exc:
+            assert f"replaced by run {new.run_id}" in str(exc)
+    finally:
+        store.close()
+    per_device = Counter(
+        e.device_id for e in tenant.sim.ledger.select(action="erase", applied=True)
+    )
+    assert set(per_device) == set(ids) and set(per_device.values()) == {1}, per_device
+    assert "already sent" in DONE_SKIPS

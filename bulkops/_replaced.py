@@ -1,0 +1,89 @@
+"""Runs that a ``--new-run`` of their manifest replaces, and what they already sent.
+
+An unfinished run of a file is refused a second run of the edited file unless the user passes
+``--new-run`` (``job.start_run``).  With it, the new run sends every row of the file as it is
+now, so the old run must never be resumed (it would send the same rows again) and the rows it
+already sent of an action that must not run twice (a lock, an erase) are not sent again: the new
+plan skips them, naming the run that sent them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bulkops.actions import ACTIONS
+from bulkops.report import ALREADY_SENT
+from bulkops.store import RunInfo, Store
+
+__all__ = ["SUPERSEDED", "replaced_runs", "sent_by_replaced", "supersede"]
+
+log = logging.getLogger("bulkops")
+
+SUPERSEDED = "superseded"  # a run's status once a --new-run of its file replaced it
+_SENT = ("succeeded", "unknown", "sending")  # it left, or may have: never again on its own
+
+
+def replaced_runs(store: Store, run: RunInfo) -> list[RunInfo]:
+    """The other runs of this file on this tenant that ``run`` replaces: the unfinished ones,
+    and those it already marked replaced (its own resume still owes them that care)."""
+    here = Path(run.manifest_path).resolve()
+    out = []
+    for other in store.runs():
+        if (
+            other.run_id == run.run_id
+            or other.tenant != run.tenant
+            or Path(other.manifest_path).resolve() != here
+        ):
+            continue
+        if other.status == SUPERSEDED:
+            if store.meta(f"superseded_by:{other.run_id}") == run.run_id:
+                out.append(other)
+        elif other.status != "done":
+            out.append(other)
+    return out
+
+
+def supersede(store: Store, run: RunInfo) -> None:
+    """Mark the runs ``run`` replaces, once it is approved: none of them resumes again."""
+    for other in replaced_runs(store, run):
+        if other.status == SUPERSEDED:
+            continue
+        store.set_meta(f"superseded_by:{other.run_id}", run.run_id)
+        store.set_run(other.run_id, status=SUPERSEDED)
+        log.warning(
+            "run %s of %s (%s) is replaced by this run: it will not be resumed",
+            other.run_id,
+            run.manifest_path,
+            other.status,
+        )
+
+
+def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
+    """``(line, reason)`` of the pending rows whose device a replaced run already sent the same
+    action that must not run twice."""
+    replaced = [r.run_id for r in replaced_runs(store, run)]
+    unsafe = [name for name, action in ACTIONS.items() if not action.safe_to_repeat]
+    if not replaced:
+        return []
+    in_unsafe, in_replaced, in_sent = _marks(unsafe), _marks(replaced), _marks(_SENT)
+    sql = (
+        "SELECT new.line, new.action, old.run_id, old.state FROM items AS new"  # noqa: S608 (placeholders only)
+        " JOIN items AS old ON old.device_id = new.device_id AND old.action = new.action"
+        f" WHERE new.run_id = ? AND new.state = 'pending' AND new.action IN ({in_unsafe})"
+        f" AND old.run_id IN ({in_replaced}) AND old.state IN ({in_sent}) ORDER BY new.line"
+    )
+    rows = store._conn.execute(sql, (run.run_id, *unsafe, *replaced, *_SENT))
+    found: dict[int, str] = {}
+    for line, action, old_run, state in rows:
+        found.setdefault(
+            line,
+            f"{ALREADY_SENT}: run {old_run}, which this run replaces, sent {action} to this "
+            f"device ({state}); it must not run twice, so it is not sent again",
+        )
+    return list(found.items())
+
+
+def _marks(values: list[str] | tuple[str, ...]) -> str:
+    """``?, ?, ?``: one placeholder per value (the values are bound, never formatted in)."""
+    return ", ".join(["?"] * len(values))
