@@ -115,7 +115,8 @@ def test_a_resume_shows_what_earlier_passes_ended_and_counts_unknown_resends_as_
     assert "would send 3 destructive actions (lock 3)" in refused.stderr
     assert len(locks()) == sent
 
-    resumed = bulkops(*resend, env=env, cwd=tmp_path)
+    # As the summary prints it: the run knows its tenant, no --base-url needed (review).
+    resumed = bulkops("resume", run_id, "--yes", "--max-destructive", "2", env=env, cwd=tmp_path)
     assert resumed.returncode == 1, resumed.stderr  # the unknown outcome is not a success
     assert "ended in an earlier pass, not sent again: succeeded 1 · unknown 1" in resumed.stdout
     assert f"bulkops resume {run_id} --resend-unknown" in resumed.stdout

@@ -289,9 +289,11 @@ def resume(
     debug_log: DebugLog = None,
     token: TokenTrap = None,
 ) -> None:
-    """Continue a stopped run."""
+    """Continue a stopped run (against its own tenant unless told otherwise)."""
     refuse_token_flag(token)
     _debug(debug, debug_log, db)
+    if not (tenant or base_url or subdomain or os.environ.get("BULKOPS_BASE_URL")):
+        base_url = _run.base_url_of_run(db, run_id)
     config = _run.job_config(
         db=db,
         out_dir=out_dir,
