@@ -61,6 +61,7 @@ class Progress:
     requests: int = 0
     rate_limited: int = 0
     window_left: int = 0
+    paused_s: float = 0.0  # until a 429 pause ends
     started_at: float = field(default_factory=time.time)
     eta_s: float | None = None
     note: str = ""
@@ -371,6 +372,7 @@ class Engine:
         p.requests = budget.stats.sent
         p.rate_limited = self._client.rate_limited
         p.window_left = budget.window_left()
+        p.paused_s = budget.pause_left_s()
         p.eta_s = budget.eta_s(self._remaining())
         if self._on_progress is not None:
             self._on_progress(p)

@@ -20,8 +20,10 @@ window it is actually sent in.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +36,8 @@ from bulkops.budget._history import SendHistory, Sent
 from bulkops.budget._limits import Limits, window_end
 
 __all__ = ["SERVER_RESERVE", "Budget", "BudgetStats", "Permit"]
+
+log = logging.getLogger("bulkops")
 
 # Requests kept back from what the server says remains: responses race in-flight requests.
 SERVER_RESERVE = 10
@@ -290,6 +294,7 @@ class Budget:
         self._rate_limited += 1
         self._history.remove(permit._sent)  # Kong does not count refused requests; neither do we
         now = self._clock.now()
+        epoch = self._gate.epoch
         self._gate.on_429(
             now,
             retry_after_s=retry_after_s,
@@ -297,8 +302,23 @@ class Budget:
             granted_epoch=permit._epoch,
             probe=permit.is_probe,
         )
+        if self._gate.epoch != epoch:  # a new pause: say so once, also where no progress shows
+            wait_s = self._gate.until - now
+            log.warning(
+                "429: the tenant's hourly quota is used up (by this run or another of its "
+                "integrations); %s waits until %s UTC (%s)",
+                "the probe failed again, every request" if permit.is_probe else "every request",
+                time.strftime("%H:%M:%S", time.gmtime(self._gate.until)),
+                f"{wait_s:.0f} s" if wait_s < 120 else f"{wait_s / 60:.0f} min",
+            )
         if permit.is_probe:
             self._probe_done.set()
+
+    def pause_left_s(self) -> float:
+        """Seconds until a 429 pause lets requests go again; 0 while none holds them back."""
+        if self._gate.state is GateState.OPEN:
+            return 0.0
+        return max(self._gate.until - self._clock.now(), 0.0)
 
     def observe(self, *, remaining_hour: int | None = None, reset_s: float | None = None) -> None:
         """Cap what we still send at what the server says remains (X-RateLimit-Remaining-Hour)."""
@@ -312,7 +332,10 @@ class Budget:
         self._cap_until = now + reset_s if reset_s is not None else self._window_end(now)
 
     def window_left(self) -> int:
-        """How many more requests the current window allows us (shared count, server cap)."""
+        """How many more requests the current window allows us (shared count, server cap);
+        none while a 429 pause holds every request back."""
+        if self._gate.state is not GateState.OPEN:
+            return 0
         now = self._clock.now()
         rate = self.config.rate
         left = max(rate.count - self._history.count_in_window(now, rate.period_s), 0)

@@ -194,4 +194,6 @@ class Renderer:
             f"unknown {c['unknown']} · requests {p.requests} ({per_min:.0f}/min) · "
             f"429s {p.rate_limited} · window left {p.window_left} · ETA {human_s(p.eta_s)} {p.note}"
         )
+        if p.paused_s > 0 and not p.note:
+            detail += f" · paused by a 429 for {human_s(p.paused_s)}"
         self._bar.update(self._task, total=p.total, completed=p.done, detail=detail)

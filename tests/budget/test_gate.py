@@ -143,7 +143,8 @@ async def test_a_refused_send_is_uncounted() -> None:
         assert budget.window_left() == 998
         permit.rate_limited(5.0)
         permit.rate_limited(5.0)  # twice: counted once
-    assert budget.window_left() == 999
+    assert budget.stats.sent_in_window == 1  # the refused one is not in the history
+    assert budget.window_left() == 0  # and while the pause lasts, nothing is left to us
     assert budget.stats.rate_limited == 1
     assert budget.stats.sent == 2
     budget.close()
@@ -186,4 +187,33 @@ async def test_a_transport_error_on_the_probe_reopens_the_gate() -> None:
         assert not after.is_probe
     assert clock.now() >= START + 10.0  # no Retry-After: the pause lasted to the window's end
     assert not math.isnan(budget.stats.paused_s)
+    budget.close()
+
+
+async def test_a_pause_is_said_once_with_its_end_and_shows_in_what_is_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Review: a 429 pause of ~40 minutes showed "window left 8980 · ETA 8s" and, without a
+    terminal, nothing at all. One warning names the end; the window shows nothing left."""
+    clock = FakeClock(START + 3.0)  # 7 s before the 10-s window ends
+    budget = Budget(CONFIG, clock=clock)
+    assert budget.pause_left_s() == 0.0
+    eta_open = budget.eta_s(50)
+    with caplog.at_level("WARNING", logger="bulkops"):
+        async with budget.acquire() as first:
+            first.rate_limited(None)  # no Retry-After: to the window's end
+        async with budget.acquire() as probe:  # after the pause; answered: no second line
+            assert probe.is_probe
+    lines = [r.getMessage() for r in caplog.records if "429" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "every request waits until" in lines[0] and "UTC" in lines[0], lines[0]
+    budget.close()
+
+    clock = FakeClock(START + 3.0)
+    budget = Budget(CONFIG, clock=clock)
+    async with budget.acquire() as permit:
+        permit.rate_limited(None)
+    assert 7.0 <= budget.pause_left_s() <= 7.0 + 1.0  # the window's end, plus a little jitter
+    assert budget.window_left() == 0
+    assert budget.eta_s(50) > eta_open + 6.0
     budget.close()
