@@ -778,3 +778,34 @@ def test_profile_writes_where_the_time_went_and_prints_the_top(tmp_path: Path) -
     assert (tmp_path / "prof.out").stat().st_mode & 0o777 == 0o600
     top = [line for line in result.stderr.splitlines() if " s own " in line]
     assert result.stderr.startswith("profile: prof.out") and len(top) == 12, result.stderr
+
+
+def test_ctrl_c_while_rows_are_resolved_stops_at_once(tmp_path: Path) -> None:
+    """Review: Ctrl-C during the lookups (one read per row) said "nothing will be sent
+    once the rows are resolved" and kept reading; a second Ctrl-C did nothing either. Only
+    reads are in flight then: the first Ctrl-C stops the command (here each read takes 6 s)."""
+    from bulkops.sim import Faults
+
+    slow = frozenset({("GET", "/api/v1/devices/{device_id}")})
+    sim = make_sim(devices=30, faults=Faults(latency_s=6.0, routes=slow))
+    token = sim.add_token()
+    fleet = sim.fleet.devices
+    rows = "".join(f"{i},{fleet[i]['serial_number']},blankpush\n" for i in sorted(fleet)[:5])
+    (tmp_path / "job.csv").write_text("device_id,serial_number,action\n" + rows)
+    with sim.in_thread() as url:
+        run = spawn(
+            "run", "job.csv", "--base-url", url, "-q", env=env_with_token(token), cwd=tmp_path
+        )
+        deadline = time.time() + 30
+        while not any(e.method == "GET" for e in sim.ledger.entries) and time.time() < deadline:
+            time.sleep(0.02)  # the ledger notes a request as it arrives, before its latency
+        started = time.monotonic()
+        assert started - deadline < -25  # the read is in flight, not answered
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+        took = time.monotonic() - started
+    assert run.returncode == 130, err
+    assert took < 4, took  # not the 6 s of the read in flight
+    assert "stopped while the rows were resolved (reads only); nothing was sent" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not sim.ledger.select(method="POST")

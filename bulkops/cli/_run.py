@@ -35,7 +35,7 @@ from bulkops.cli._render import (
     print_result,
 )
 from bulkops.cli._signals import StopSignals
-from bulkops.errors import BulkopsError, ConfigError, ManifestError
+from bulkops.errors import BulkopsError, ConfigError, ManifestError, RunAborted
 
 if TYPE_CHECKING:
     from bulkops.engine import RunOptions
@@ -243,16 +243,28 @@ async def drive_with_signals(
 
     try:
         with stops, Renderer(quiet=quiet) as render:
-            result = await drive(
-                store,
-                run,
-                config,
-                resumed=resumed,
-                dry_run=dry_run,
-                on_plan=None if approval is None else on_plan,
-                on_progress=render,
-                on_engine=stops.attach,
-            )
+            try:
+                result = await drive(
+                    store,
+                    run,
+                    config,
+                    resumed=resumed,
+                    dry_run=dry_run,
+                    on_plan=None if approval is None else on_plan,
+                    on_progress=render,
+                    on_engine=stops.attach,
+                )
+            except asyncio.CancelledError:
+                if not stops.cut_short:
+                    raise
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                raise RunAborted(
+                    "stopped while the rows were resolved (reads only); nothing was sent. Run "
+                    "the same command again to continue",
+                    exit_code=EXIT_INTERRUPTED,
+                ) from None
     except BaseException as exc:
         if audit is not None:
             code = EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1

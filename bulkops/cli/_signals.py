@@ -1,10 +1,12 @@
 """The signals that stop a run in order: Ctrl-C, ``kill`` (SIGTERM), the Terminal window closing.
 
 The first one stops the run after the requests in flight (they are answered and recorded); only a
-second Ctrl-C stops it at once. A closing window sends SIGHUP twice within a millisecond (the
-shell, then the kernel), so a repeated SIGHUP or SIGTERM changes nothing. Once the terminal has
-hung up, what the run still prints goes to ``/dev/null`` rather than failing on a dead tty.
-Under ``nohup`` (SIGHUP ignored) the run keeps going, as the user asked.
+second Ctrl-C stops it at once. Before the engine starts, while the rows are resolved, only reads
+are in flight and nothing needs finishing: the first signal stops the command at once. A closing
+window sends SIGHUP twice within a millisecond (the shell, then the kernel), so a repeated SIGHUP
+or SIGTERM changes nothing. Once the terminal has hung up, what the run still prints goes to
+``/dev/null`` rather than failing on a dead tty. Under ``nohup`` (SIGHUP ignored) the run keeps
+going, as the user asked.
 """
 
 from __future__ import annotations
@@ -37,12 +39,15 @@ class StopSignals:
         self._grace_s = grace_s
         self._engine: Engine | None = None
         self._stopping = False
+        self._task: asyncio.Task[object] | None = None
+        self.cut_short = False  # stopped before the engine started: the task was cancelled
         self._ttys = [fd for fd in (1, 2) if os.isatty(fd)]
         self._signals = [signal.SIGINT, signal.SIGTERM]
         if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup: keep ignoring it
             self._signals.append(signal.SIGHUP)
 
     def __enter__(self) -> StopSignals:
+        self._task = asyncio.current_task(self._loop)
         for sig in self._signals:
             self._loop.add_signal_handler(sig, self._on_signal, sig)
         return self
@@ -66,8 +71,10 @@ class StopSignals:
                 engine.abort_now()  # Ctrl-C twice: now
             return
         self._stopping = True
-        if engine is None:  # still resolving rows (reads only): the engine will start stopped
-            say("stopping: nothing will be sent once the rows are resolved…")
+        if engine is None:  # still resolving rows (reads only): nothing to finish, stop now
+            if self._task is not None:
+                self.cut_short = True
+                self._task.cancel()
             return
         engine.request_stop()
         self._loop.call_later(self._grace_s, engine.abort_now)
