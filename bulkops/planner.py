@@ -105,8 +105,10 @@ async def resolve_run(
     shape = [g for g in groups if g.state == "pending" and g.route is None]  # still undecided
     serial_rows = sum(g.n for g in shape if g.by_serial)
     both = sum(g.n for g in shape if g.id_and_serial)
-    maybe = sum(
-        g.n for g in shape if not g.by_serial and needs_lookup(ACTIONS[g.action], by_serial=False)
+    maybe = sum(  # rows by id whose action reads the device, or whose serial must match
+        g.n
+        for g in shape
+        if not g.by_serial and (g.id_and_serial or needs_lookup(ACTIONS[g.action], by_serial=False))
     )
     inventory = Inventory(client)
     plan.strategy = await inventory.prepare(serials=serial_rows, device_ids=maybe)

@@ -484,3 +484,21 @@ async def test_a_row_whose_id_and_serial_disagree_is_not_sent(big: Tenant, tmp_p
     assert row["outcome"] == "skipped" and row["error"].startswith("mismatch:")
     assert b["serial_number"] in row["error"] and a["serial_number"] in row["error"]
     assert writes(big) == []
+
+
+async def test_rows_with_an_id_and_a_serial_cost_one_sweep_not_one_read_each(
+    big: Tenant, tmp_path: Path
+) -> None:
+    """Review: the manifest ``bulkops select`` writes (id and serial per row) was checked with
+    one GET per row, while the plan said "no device lookups needed"."""
+    macs = unique_macs(big)[:60]
+    text = "device_id,serial_number,action\n" + "".join(
+        f"{d['device_id']},{d['serial_number']},blankpush\n" for d in macs
+    )
+    result = await go(big, tmp_path, write(tmp_path / "selected.csv", text))
+
+    assert result.exit_code == 0
+    assert result.plan is not None and result.plan.strategy.startswith("inventory sweep")
+    assert gets(big, "/api/v1/devices") == math.ceil(DEVICES / 300)
+    assert gets(big, "/api/v1/devices/{device_id}") == 0
+    assert len(writes(big)) == 60
