@@ -58,6 +58,7 @@ class Param:
     max_len: int = 1024
     help: str = ""
     secret: bool = False  # never echoed into reports other than the re-runnable failed.csv
+    required_on: frozenset[str] = frozenset()  # platforms that need it: checked once resolved
 
 
 def _generic_body(action: Action, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -322,9 +323,9 @@ _CATALOGUE = (
                 "pin",
                 "PIN",
                 ParamKind.PIN6,
-                required=True,
-                help="Find My PIN for Macs",
+                help="the Find My PIN; Macs only (iPhones, iPads and Apple TVs need none)",
                 secret=True,
+                required_on=MAC,
             ),
             Param("preserve_data_plan", "PreserveDataPlan", ParamKind.BOOL),
             Param("disallow_proximity_setup", "DisallowProximitySetup", ParamKind.BOOL),

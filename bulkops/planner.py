@@ -113,7 +113,11 @@ async def resolve_run(
     inventory = Inventory(client)
     plan.strategy = await inventory.prepare(serials=serial_rows, device_ids=maybe)
     resolver = Resolver(inventory, use_inventory=inventory.swept)
-    named = {g.action for g in shape if any(p.kind in _NAMED for p in ACTIONS[g.action].params)}
+    named = {
+        g.action
+        for g in shape
+        if any(p.kind in _NAMED or p.required_on for p in ACTIONS[g.action].params)
+    }
     if inventory.swept:
         named |= {g.action for g in shape if needs_lookup(ACTIONS[g.action], by_serial=False)}
     after = 0

@@ -34,7 +34,8 @@ class Decision:
 
 
 class UnknownName(Exception):
-    """A name the manifest gives that nothing in the tenant has: a typo, not a row to skip."""
+    """A cell the tenant shows to be wrong: a name it does not have (a typo), or a value the
+    device's platform needs and the row lacks. Not a row to skip: the plan stops, sends none."""
 
     def __init__(self, column: str, message: str, hint: str) -> None:
         self.column, self.message, self.hint = column, message, hint
@@ -87,7 +88,7 @@ class Resolver:
                 )
             device = found[0]
             device_id = device.device_id
-        elif self._use or serial is not None:
+        elif self._use or serial is not None or _lacks_a_platform_param(action, params):
             device = await self._inv.by_id(device_id)
             if device is None:
                 return Decision(reason=f"not found: no enrolled device has the id {device_id}")
@@ -102,6 +103,15 @@ class Resolver:
                 reason=f"ineligible: {action.name} is not available on {device.platform}",
                 device_id=device_id,
             )
+        for p in action.params:
+            if p.required_on and p.name not in params and device is not None:
+                platform = device.platform or "device of unknown platform"
+                if not device.platform or device.platform in p.required_on:
+                    raise UnknownName(
+                        p.name,
+                        f"{action.name} of a {platform} needs {p.name} ({p.kind.value})",
+                        f"fill in the {p.name} column: {p.help}",
+                    )
         try:
             resolved = await self._resolve_params(action, params)
         except LookupError as exc:
@@ -228,3 +238,8 @@ class Resolver:
             reason=f"not found: serial number {serial} is not enrolled in this tenant"
             + (" (nor awaiting Automated Device Enrollment)" if action.method == "PATCH" else "")
         )
+
+
+def _lacks_a_platform_param(action: Action, params: Mapping[str, Any]) -> bool:
+    """Whether the row leaves out a parameter some platforms need: its device must be read."""
+    return any(p.required_on and p.name not in params for p in action.params)

@@ -502,3 +502,29 @@ async def test_rows_with_an_id_and_a_serial_cost_one_sweep_not_one_read_each(
     assert gets(big, "/api/v1/devices") == math.ceil(DEVICES / 300)
     assert gets(big, "/api/v1/devices/{device_id}") == 0
     assert len(writes(big)) == 60
+
+
+async def test_an_erase_needs_a_pin_on_a_mac_and_none_on_an_ipad(
+    big: Tenant, tmp_path: Path
+) -> None:
+    """Review: "erase a batch of returned iPads" demanded a Find My PIN, which iOS ignores. The
+    PIN is required once the row's device is known to be a Mac; a Mac row without one stops
+    the plan with its line and column, and nothing is sent."""
+    fleet = sorted(big.sim.fleet.devices.values(), key=lambda d: d["device_id"])
+    ipads = [d for d in fleet if d["platform"] == "iPad"][:2]
+    mac = unique_macs(big)[0]
+    by_id = f"device_id,action\n{ipads[0]['device_id']},erase\n"
+    by_serial = f"serial_number,action\n{ipads[1]['serial_number']},erase\n"
+    for name, text in (("by_id.csv", by_id), ("by_serial.csv", by_serial)):
+        result = await go(big, tmp_path / f"run-{name}", write(tmp_path / name, text))
+        assert result.exit_code == 0, result.summary
+    erased = big.sim.ledger.select(action="erase", applied=True)
+    assert {e.device_id for e in erased} == {d["device_id"] for d in ipads}
+
+    text = f"device_id,action,pin\n{ipads[0]['device_id']},erase,\n{mac['device_id']},erase,\n"
+    with pytest.raises(ManifestError) as caught:
+        await go(big, tmp_path / "m", write(tmp_path / "mixed.csv", text))
+    assert caught.value.line == 3 and caught.value.column == "pin"
+    assert "erase of a Mac needs pin (6 digits)" in caught.value.message
+    assert "fill in the pin column" in caught.value.hint
+    assert len(big.sim.ledger.select(action="erase")) == 2  # nothing more was sent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +25,9 @@ from bulkops.cli._common import (
     run_async,
 )
 from bulkops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bulkops.actions import Param
 
 
 @app.command()
@@ -109,7 +112,7 @@ def actions() -> None:
         rows.append(
             (
                 a.name,
-                ", ".join(p.name + ("*" if p.required else "") for p in a.params) or "-",
+                ", ".join(p.name + _mark(p) for p in a.params) or "-",
                 "yes" if a.safe_to_repeat else "no",
                 "yes" if a.destructive else "",
                 ", ".join(sorted(a.platforms)) if len(a.platforms) < 4 else "all",
@@ -123,9 +126,15 @@ def actions() -> None:
             markup=False,
         )
     out.print(
-        "* required. Repeat-safe actions are resent after an unknown outcome; "
-        "others are reconciled."
+        "* required; (Mac*) required for Macs. Repeat-safe actions are resent after an unknown "
+        "outcome; others are reconciled."
     )
+
+
+def _mark(param: Param) -> str:
+    if param.required:
+        return "*"
+    return f" ({', '.join(sorted(param.required_on))}*)" if param.required_on else ""
 
 
 def _register_sim() -> None:
