@@ -149,7 +149,8 @@ class Inventory:
         if pages - 1 <= wanted:
             await self.sweep()
             return f"inventory sweep: {pages} requests for {len(self._by_id)} devices"
-        return f"per-row lookups: {wanted} rows on a tenant of {self.total_devices} devices"
+        rows = "1 row" if wanted == 1 else f"{wanted} rows"
+        return f"per-row lookups: {rows} on a tenant of {self.total_devices} devices"
 
     async def by_serial(self, serial: str) -> list[Device]:
         """Every enrolled device with exactly this serial number (exact, not partial)."""

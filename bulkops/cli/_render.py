@@ -29,11 +29,13 @@ def print_plan(plan: Plan) -> None:
     """The plan as a person reads it: what is sent, what is skipped and why, what it costs."""
     run = plan.run
     verb = "continues" if plan.resumed else "has"
-    out.print(f"run {run.run_id} {verb} {run.total} rows from {run.manifest_path} on {run.tenant}")
+    rows = count_of(run.total, "row")
+    out.print(f"run {run.run_id} {verb} {rows} from {run.manifest_path} on {run.tenant}")
     out.print(f"  resolution: {plan.strategy}")
     for action, n in sorted(plan.actions.items()):
         flag = "  destructive" if ACTIONS[action].destructive else ""
-        out.print(f"  {action:<18} {n:>8} rows  {plan.sends[action]:>8} to send{flag}")
+        unit = "row " if n == 1 else "rows"
+        out.print(f"  {action:<18} {n:>8} {unit}  {plan.sends[action]:>8} to send{flag}")
     if plan.done_before:
         done = " · ".join(
             f"{k} {n}" for k in ("succeeded", "failed", "unknown") if (n := plan.done_before[k])
