@@ -8,6 +8,10 @@ Encodings, in the order they are tried:
   is not UTF-8, provided everything before it was ASCII. A file that has valid non-ASCII UTF-8
   *and* later bytes that are not UTF-8 mixes encodings and is refused rather than guessed at.
 
+Windows-1252 is a guess: an older Mac export (Mac Roman) decodes too, into the wrong letters.
+When bytes only Mac Roman makes sense of turn up (``Zo\x91\xd5s``: "Zoë’s" in Mac Roman,
+"Zo‘Õs" in Windows-1252), one warning per file shows both readings.
+
 A NUL byte, a byte that no candidate encoding accepts, or the signature of a workbook, PDF or
 archive means the file is not a text manifest. Text decoded before the bad byte is still yielded,
 so the reader can say on which line the problem sits; then :class:`DecodeProblem` is raised.
@@ -16,6 +20,8 @@ so the reader can say on which line the problem sits; then :class:`DecodeProblem
 from __future__ import annotations
 
 import codecs
+import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -36,6 +42,15 @@ _SIGNATURES = (
 )
 
 Decode = Callable[[bytes, str, bool], tuple[str, int]]
+
+log = logging.getLogger("bulkops")
+
+# Bytes that read as nonsense in Windows-1252 and as text in Mac Roman: a capital Ð-Õ after a
+# lowercase letter or a control-range byte (Mac Roman's dashes and quotes: "Dan’s", "Zoë’s"),
+# and the rare Windows-1252 symbols ‡ ˆ Ž Ÿ after a lowercase letter (Mac Roman's á à é ü).
+_MAC_ROMAN = re.compile(rb"[a-z\x80-\x9f][\xd0-\xd5]|[a-z][\x87\x88\x8e\x9f]")
+_warned: set[str] = set()  # a manifest is read more than once: one warning each
+_WORD_ENDS = (b" ", b",", b";", b"\t", b"\r", b"\n")
 
 
 class DecodeProblem(Exception):
@@ -60,7 +75,7 @@ def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iter
             if head.startswith(magic):
                 message = f"{_NOT_TEXT}: this is {what}"
                 raise DecodeProblem(message, offset=0, hint=_SAVE_AS_CSV)
-        reader = _Reader(head)
+        reader = _Reader(head, label)
         chunk = head[reader.bom :] if reader.bom else head
         del head
         offset = reader.bom
@@ -81,7 +96,8 @@ def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iter
 class _Reader:
     """The decoding state of one file: its encoding, undecoded bytes, and the fallback switch."""
 
-    def __init__(self, head: bytes) -> None:
+    def __init__(self, head: bytes, label: str = "") -> None:
+        self.label = label
         self.bom = 0
         self.wide = False
         self.strict_utf8 = False
@@ -140,6 +156,7 @@ class _Reader:
 
     def _step_8bit(self, data: bytes, offset: int, final: bool) -> tuple[str, DecodeProblem | None]:
         if self.cp1252:
+            self._mac_roman(data)
             return _cp1252(data, offset)
         if not self.pending and data.isascii():
             return data.decode("ascii"), None
@@ -159,11 +176,31 @@ class _Reader:
                 return good, DecodeProblem(message, offset=where, hint=_SAVE_AS_CSV)
             self.cp1252 = True
             self.pending = b""
+            self._mac_roman(whole)
             return _cp1252(whole, start)
         self.pending = whole[used:]
         if not self.non_ascii_seen and not text.isascii():
             self.non_ascii_seen = True
         return text, None
+
+    def _mac_roman(self, data: bytes) -> None:
+        """Warn, once per file, when these Windows-1252 bytes look like Mac Roman."""
+        if self.label in _warned or not (found := _MAC_ROMAN.search(data)):
+            return
+        _warned.add(self.label)
+        start = max(data.rfind(c, 0, found.start()) for c in _WORD_ENDS) + 1
+        end = min(
+            (i for i in (data.find(c, found.end()) for c in _WORD_ENDS) if i >= 0),
+            default=len(data),
+        )
+        word = data[start:end]
+        log.warning(
+            "%s is not UTF-8 and was read as Windows-1252, but %r may be %r in Mac Roman (an "
+            "older Mac export): check the values in the plan, or export the file as CSV UTF-8",
+            self.label,
+            word.decode("cp1252", "replace"),
+            word.decode("mac_roman"),
+        )
 
 
 def _cp1252(data: bytes, offset: int) -> tuple[str, DecodeProblem | None]:

@@ -163,3 +163,22 @@ def test_json_reads_the_same_in_tiny_chunks(tmp_path: Path) -> None:
     assert [(it.line, it.params["message"]) for it in got] == list(enumerate(messages, 2))
     jsonl = write(tmp_path, "m.jsonl", "\n".join(json.dumps(i, ensure_ascii=False) for i in items))
     assert [it.params["message"] for it in read(jsonl)] == messages
+
+
+def test_mac_roman_read_as_windows_1252_is_named_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: an older Excel for Mac export (Mac Roman) was read as Windows-1252 without a
+    word, and "Zoë’s MacBook" would have been sent as "Zo‘Õs MacBook"."""
+    mac = "serial_number,device_name\r\nC02XK1JHJG5J,Zoë’s MacBook\r\nC02XK1JHJG5K,René’s\r\n"
+    windows = "serial_number,device_name\r\nC02XK1JHJG5J,Zoe’s Café – Dušek “1” €5 Muñoz\r\n"
+    with caplog.at_level("WARNING", logger="bulkops"):
+        for name, text, encoding in (("mac.csv", mac, "mac_roman"), ("win.csv", windows, "cp1252")):
+            path = write(tmp_path, name, text, encoding=encoding)
+            for _ in range(2):  # read twice, as a run does: said once
+                assert _decode(path, 4096)[1] is None
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1, said
+    assert "mac.csv is not UTF-8 and was read as Windows-1252" in said[0]
+    assert "'Zo‘Õs' may be 'Zoë’s' in Mac Roman" in said[0]
+    assert "export the file as CSV UTF-8" in said[0]
