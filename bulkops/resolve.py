@@ -210,34 +210,59 @@ class Resolver:
     async def _not_enrolled(
         self, action: Action, serial: str, params: Mapping[str, Any]
     ) -> Decision:
-        """A serial with no enrolled device: an update can still go to its ADE record."""
-        if action.method == "PATCH" and not set(params) - {
-            "blueprint",
-            "blueprint_id",
-            "user",
-            "asset_tag",
-        }:
-            ade = await self._inv.ade_by_serial(serial)
-            if len(ade) == 1:
-                try:
-                    want = await self._resolve_params(action, params)
-                except LookupError as exc:
-                    return Decision(reason=str(exc))
-                body: dict[str, Any] = {}
-                if "blueprint_id" in want:
-                    body["blueprint_id"] = want["blueprint_id"]
-                if "user" in want:
-                    body["user_id"] = want["user"]
-                if "asset_tag" in want:
-                    body["asset_tag"] = want["asset_tag"]
-                preview = {k: f"new (ADE): {_shown(v)}" for k, v in body.items()}
-                return Decision(
-                    Request("PATCH", ADE_ROUTE, ade[0].ade_id, body), None, None, preview
-                )
-        return Decision(
-            reason=f"not found: serial number {serial} is not enrolled in this tenant"
-            + (" (nor awaiting Automated Device Enrollment)" if action.method == "PATCH" else "")
-        )
+        """A serial with no enrolled device: an update can still go to its ADE record, compared
+        with what that record holds like an enrolled device's."""
+        if action.method != "PATCH":
+            return Decision(
+                reason=f"not found: serial number {serial} is not enrolled in this tenant"
+            )
+        ade = await self._inv.ade_by_serial(serial)
+        if len(ade) != 1:
+            return Decision(
+                reason=f"not found: serial number {serial} is not enrolled in this tenant "
+                "(nor awaiting Automated Device Enrollment)"
+            )
+        if other := sorted(set(params) - set(_ADE_FIELDS)):
+            return Decision(
+                reason=f"not enrolled: serial number {serial} is awaiting Automated Device "
+                f"Enrollment, whose record takes blueprint, user and asset_tag only, not "
+                f"{', '.join(other)}; set those once it has enrolled"
+            )
+        try:
+            want = await self._resolve_params(action, params)
+        except LookupError as exc:
+            return Decision(reason=str(exc))
+        record = ade[0]
+        holds = {"blueprint_id": record.blueprint_id, "user_id": record.user_id}
+        holds["asset_tag"] = record.asset_tag or None
+        body: dict[str, Any] = {}
+        preview: dict[str, str] = {}
+        for name, key in _ADE_FIELDS.items():
+            if name not in want:
+                continue
+            target, was = want[name], holds[key]
+            if target == was:
+                preview[key] = "unchanged (ADE)"
+                continue
+            body[key] = target
+            if was is None:
+                preview[key] = f"new (ADE): {_shown(target)}"
+            elif target is None:
+                preview[key] = f"clear (ADE, was {_shown(was)})"
+            else:
+                preview[key] = f"change (ADE): {_shown(was)} -> {_shown(target)}"
+        if not body:
+            return Decision(reason="already in target state", preview=preview)
+        return Decision(Request("PATCH", ADE_ROUTE, record.ade_id, body), None, None, preview)
+
+
+# What an ADE record takes: the manifest's field (resolved) and the record's key.
+_ADE_FIELDS = {
+    "blueprint_id": "blueprint_id",
+    "blueprint": "blueprint_id",
+    "user": "user_id",
+    "asset_tag": "asset_tag",
+}
 
 
 def _lacks_a_platform_param(action: Action, params: Mapping[str, Any]) -> bool:

@@ -528,3 +528,29 @@ async def test_an_erase_needs_a_pin_on_a_mac_and_none_on_an_ipad(
     assert "erase of a Mac needs pin (6 digits)" in caught.value.message
     assert "fill in the pin column" in caught.value.hint
     assert len(big.sim.ledger.select(action="erase")) == 2  # nothing more was sent
+
+
+async def test_an_ade_record_is_compared_like_an_enrolled_device(
+    big: Tenant, tmp_path: Path
+) -> None:
+    """Review: an ADE row always previewed "new (ADE)", even over a tag it changed or one already
+    set, so a second run sent it again; a tags column called the device "not found"."""
+    ade = next(r for r in big.sim.fleet.ade_devices.values() if r["asset_tag"])
+    serial, was = ade["serial_number"], ade["asset_tag"]
+    text = f"serial_number,action,asset_tag\n{serial},update,NEW-003\n"
+    first = await go(big, tmp_path / "one", write(tmp_path / "ade.csv", text))
+    assert first.exit_code == 0 and first.plan is not None
+    assert rows(first.plan.plan_csv)[2]["changes"] == f"asset_tag: change (ADE): {was} -> NEW-003"
+    assert big.sim.fleet.ade_devices[ade["id"]]["asset_tag"] == "NEW-003"
+
+    again = await go(big, tmp_path / "two", write(tmp_path / "again.csv", text + "\n"))
+    assert again.exit_code == 0 and again.plan is not None
+    assert again.plan.skips == {"already in target state": 1}
+    assert len(writes(big)) == 1  # nothing sent the second time
+
+    tags = f"serial_number,action,tags,asset_tag\n{serial},update,newhire,NEW-004\n"
+    third = await go(big, tmp_path / "three", write(tmp_path / "tags.csv", tags))
+    assert third.summary is not None and third.summary.not_applied == {"not enrolled": 1}
+    reason = rows(third.reports.results_csv)[2]["error"]
+    assert "awaiting Automated Device Enrollment" in reason and "not tags" in reason, reason
+    assert len(writes(big)) == 1
