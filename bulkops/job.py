@@ -25,6 +25,7 @@ from bulkops.errors import (
     ConfigError,
     PermissionDenied,
     RunAborted,
+    ServerError,
     TransportError,
 )
 from bulkops.manifest import open_manifest
@@ -97,10 +98,15 @@ def tenant_error(exc: ApiError, base_url: str) -> RunAborted:
             "it in Access > API tokens (`bulkops permissions MANIFEST` lists every one the job "
             "needs)"
         )
-    elif isinstance(exc, TransportError):
+    elif isinstance(exc, TransportError) and not exc.maybe_applied:  # no connection at all
         why = (
             f"cannot reach the tenant at {base_url}: {exc}; check --base-url "
             "(http or https, host, port) and the network"
+        )
+    elif isinstance(exc, TransportError | ServerError):  # it answered before: a passing fault
+        why = (
+            f"reading the tenant at {base_url} failed on every try ({exc}), although the host "
+            "answers: likely a passing fault; run the same command again"
         )
     else:
         why = f"could not read the tenant at {base_url}: {exc}"

@@ -291,3 +291,34 @@ async def test_every_request_the_server_saw_was_granted_and_seen_by_the_engine(
         assert r["outcome"] == "succeeded" or "on all 3 attempts" in r["error"], r
         assert "not found" not in r["error"], r
     assert sum(1 for r in results if "already deleted" in r["error"]) >= 1
+
+
+async def test_reads_that_keep_failing_mid_resolution_are_called_a_passing_fault(
+    tmp_path: Path,
+) -> None:
+    """Review: a read reset on every try during resolution ended with "cannot reach the tenant
+    … check --base-url", which sends the admin after the wrong cause: the host answered."""
+    import pytest
+
+    from bulkops.errors import RunAborted
+
+    every_read = frozenset({("GET", "/api/v1/devices")})
+    sim = make_sim(devices=30, faults=Faults(reset_after_rate=1.0, routes=every_read, seed=2))
+    token = sim.add_token()
+    serials = [sim.fleet.devices[i]["serial_number"] for i in sorted(sim.fleet.devices)[:3]]
+    manifest = write_csv(
+        tmp_path / "job.csv", [{"serial_number": s, "action": "blankpush"} for s in serials]
+    )
+    async with sim.running() as url:
+        config = fast_config(Tenant(sim, url, token), tmp_path)
+        store = Store(config.db_path)
+        try:
+            run, _ = start_run(store, manifest, tenant=config.tenant)
+            with pytest.raises(RunAborted) as caught:
+                await drive(store, run, config)
+        finally:
+            store.close()
+    text = str(caught.value)
+    assert "failed on every try" in text and "likely a passing fault" in text, text
+    assert "check --base-url" not in text and "(nothing was sent)" in text
+    assert not sim.ledger.select(method="POST")
