@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from bulkops.budget import Rate
 from bulkops.client import Connection
-from bulkops.engine import RunOptions
+from bulkops.engine import Engine, RunOptions
 from bulkops.job import JobConfig
 from bulkops.sim import Faults, SimConfig, Simulator
 
@@ -87,3 +88,18 @@ def env_with_token(token: str) -> dict[str, str]:
     env = dict(os.environ)
     env["IRU_API_TOKEN"] = token
     return env
+
+
+def stop_after(done: int, *, then: Callable[[], None] = lambda: None) -> Callable[[Engine], None]:
+    """An ``on_engine`` hook: a first Ctrl-C once ``done`` items have an outcome, after ``then``."""
+
+    def attach(engine: Engine) -> None:
+        async def watch() -> None:
+            while engine.progress.done < done:
+                await asyncio.sleep(0.001)
+            then()
+            engine.request_stop()
+
+        asyncio.get_running_loop().create_task(watch())
+
+    return attach

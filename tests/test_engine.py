@@ -18,7 +18,7 @@ from bulkops.engine import Engine, RunOptions
 from bulkops.job import JobConfig, JobResult, drive, start_run
 from bulkops.report import write_reports
 from bulkops.store import Store
-from tests.conftest import Tenant, write
+from tests.conftest import Tenant, stop_after, write
 
 
 async def run_job(tenant: Tenant, tmp: Path, manifest: Path, **overrides: Any) -> JobResult:
@@ -228,16 +228,7 @@ async def test_clean_interrupt_then_resume_loses_nothing_and_repeats_nothing(
     store = Store(config.db_path)
     try:
         run, _ = start_run(store, manifest, tenant=config.tenant)
-
-        def stop_early(engine: Engine) -> None:
-            async def later() -> None:
-                while engine.progress.done < 12:
-                    await asyncio.sleep(0.001)
-                engine.request_stop()
-
-            asyncio.get_running_loop().create_task(later())
-
-        first = await drive(store, run, config, on_engine=stop_early)
+        first = await drive(store, run, config, on_engine=stop_after(12))
         assert first.exit_code == 130
         assert 12 <= first.summary.outcomes["succeeded"] < len(rows)
         plan_csv = first.plan.plan_csv

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from bulkops.budget import Rate
-from bulkops.engine import Engine, RunOptions
+from bulkops.engine import RunOptions
 from bulkops.job import drive, start_run
 from bulkops.store import Store
-from tests.conftest import Tenant, write
+from tests.conftest import Tenant, stop_after, write
 
 
 def macs(tenant: Tenant) -> list[dict[str, Any]]:
@@ -59,16 +58,8 @@ async def test_after_a_stop_workers_waiting_for_the_budget_send_nothing(
     try:
         run, _ = start_run(store, manifest, tenant=config.tenant)
 
-        def stop_after_two(engine: Engine) -> None:
-            async def watch() -> None:
-                while engine.progress.done < 2:
-                    await asyncio.sleep(0.005)
-                at_stop.append(sent(tenant, "restart"))
-                engine.request_stop()
-
-            asyncio.get_running_loop().create_task(watch())
-
-        result = await drive(store, run, config, on_engine=stop_after_two)
+        at_two = stop_after(2, then=lambda: at_stop.append(sent(tenant, "restart")))
+        result = await drive(store, run, config, on_engine=at_two)
     finally:
         store.close()
     assert result.exit_code == 130
@@ -117,16 +108,7 @@ async def test_a_new_run_of_an_edited_file_never_erases_a_device_twice(
     store = Store(config.db_path)
     try:
         old, _ = start_run(store, manifest, tenant=config.tenant)
-
-        def stop_after_three(engine: Engine) -> None:
-            async def watch() -> None:
-                while engine.progress.done < 3:
-                    await asyncio.sleep(0.005)
-                engine.request_stop()
-
-            asyncio.get_running_loop().create_task(watch())
-
-        first = await drive(store, old, config, on_engine=stop_after_three)
+        first = await drive(store, old, config, on_engine=stop_after(3))
         assert first.exit_code == 130
         erased = {e.device_id for e in tenant.sim.ledger.select(action="erase", applied=True)}
         assert 3 <= len(erased) < 6, erased
