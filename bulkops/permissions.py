@@ -63,8 +63,11 @@ def manifest_permissions(items: Iterable[Item], *, verify: bool = False) -> dict
         if by_serial:
             reads.setdefault(DEVICES, "find devices by serial number")
         else:
-            if item.serial_number is not None:
+            if item.serial_number is not None:  # one sweep, or one read a row on a big tenant
                 reads.setdefault(DEVICE, "check the serial number of each device named by id")
+                reads.setdefault(DEVICES, "read the inventory: the serial numbers of the devices")
+            if any(p.required_on and p.name not in item.params for p in action.params):
+                reads.setdefault(DEVICE, "read the platform of each device a row leaves a PIN out")
             if needs_lookup(action, by_serial=False):
                 reads.setdefault(DEVICES, "read the inventory: platforms, current values")
         if by_serial and action.method == "PATCH" and set(item.params) <= _ADE_FIELDS:

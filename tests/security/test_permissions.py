@@ -107,8 +107,8 @@ async def test_a_token_with_exactly_these_permissions_runs_the_job(
 @pytest.mark.parametrize(
     ("action", "reads"),
     [
-        ("blankpush", {"GET /api/v1/devices/{device_id}"}),
-        # setname reads the inventory too (platform, current name): both reads
+        # one inventory sweep, or on a big tenant one read per row: both reads
+        ("blankpush", {"GET /api/v1/devices/{device_id}", "GET /api/v1/devices"}),
         ("setname", {"GET /api/v1/devices/{device_id}", "GET /api/v1/devices"}),
     ],
 )
@@ -134,13 +134,10 @@ async def test_rows_naming_a_device_by_id_and_serial_need_the_device_read(
 async def test_a_missing_read_is_named_as_the_access_page_names_it(
     tenant: Tenant, tmp_path: Path
 ) -> None:
-    m = macs(tenant)[0]
-    manifest = write(
-        tmp_path / "sel.csv",
-        f"device_id,serial_number,action\n{m['device_id']},{m['serial_number']},blankpush\n",
-    )
+    m = macs(tenant)[0]  # an erase without a PIN: the device's platform must be read
+    manifest = write(tmp_path / "e.csv", f"device_id,action\n{m['device_id']},erase\n")
     scoped = tenant.sim.add_token(
-        allowed_routes=[("POST", "/api/v1/devices/{device_id}/action/blankpush")]
+        allowed_routes=[("POST", "/api/v1/devices/{device_id}/action/erase")]
     )
     with pytest.raises(
         RunAborted, match=re.escape("lacks the permission GET /api/v1/devices/{device_id};")
