@@ -16,31 +16,37 @@ from bulkops.actions import ACTIONS
 from bulkops.report import ALREADY_SENT
 from bulkops.store import RunInfo, Store
 
-__all__ = ["SUPERSEDED", "replaced_runs", "sent_by_replaced", "supersede"]
+__all__ = ["SENT_UNKNOWN", "SUPERSEDED", "replaced_runs", "sent_by_replaced", "supersede"]
 
 log = logging.getLogger("bulkops")
 
 SUPERSEDED = "superseded"  # a run's status once a --new-run of its file replaced it
 _SENT = ("succeeded", "unknown", "sending")  # it left, or may have: never again on its own
+SENT_UNKNOWN = "sent, outcome unknown"  # the skip reason of a row a replaced run may have sent
 
 
 def replaced_runs(store: Store, run: RunInfo) -> list[RunInfo]:
     """The other runs of this file on this tenant that ``run`` replaces: the unfinished ones,
-    and those it already marked replaced (its own resume still owes them that care)."""
+    and every run replaced before by one of those or by ``run`` itself (a chain of --new-run)."""
     here = Path(run.manifest_path).resolve()
-    out = []
-    for other in store.runs():
-        if (
-            other.run_id == run.run_id
-            or other.tenant != run.tenant
-            or Path(other.manifest_path).resolve() != here
-        ):
-            continue
+    mine = [
+        other
+        for other in store.runs()
+        if other.run_id != run.run_id
+        and other.tenant == run.tenant
+        and Path(other.manifest_path).resolve() == here
+    ]
+    replaced_by: dict[str, list[RunInfo]] = {}
+    for other in mine:
         if other.status == SUPERSEDED:
-            if store.meta(f"superseded_by:{other.run_id}") == run.run_id:
-                out.append(other)
-        elif other.status != "done":
+            by = store.meta(f"superseded_by:{other.run_id}") or ""
+            replaced_by.setdefault(by, []).append(other)
+    out = [other for other in mine if other.status not in ("done", SUPERSEDED)]
+    todo = [run.run_id, *(other.run_id for other in out)]
+    while todo:
+        for other in replaced_by.pop(todo.pop(), []):
             out.append(other)
+            todo.append(other.run_id)
     return out
 
 
@@ -76,11 +82,19 @@ def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
     rows = store._conn.execute(sql, (run.run_id, *unsafe, *replaced, *_SENT))
     found: dict[int, str] = {}
     for line, action, old_run, state in rows:
-        found.setdefault(
-            line,
-            f"{ALREADY_SENT}: run {old_run}, which this run replaces, sent {action} to this "
-            f"device ({state}); it must not run twice, so it is not sent again",
-        )
+        if state == "succeeded":
+            why = (
+                f"{ALREADY_SENT}: run {old_run}, which this run replaces, sent {action} to this "
+                "device and it succeeded; it must not run twice, so it is not sent again"
+            )
+        else:  # it left, or may have: whether it landed is not known, so not done either
+            why = (
+                f"{SENT_UNKNOWN}: run {old_run}, which this run replaces, sent {action} to this "
+                f"device and its outcome is {state}; check the device, and to send it again "
+                "run a manifest of this row"
+            )
+        if line not in found or state == "succeeded":
+            found[line] = why
     return list(found.items())
 
 

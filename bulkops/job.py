@@ -142,7 +142,14 @@ def start_run(
     digest = manifest.sha256()
     if not new_run:
         found = store.find_run(manifest_sha256=digest, tenant=tenant)
-        if found is not None and found.status != SUPERSEDED:
+        if found is not None and found.status == SUPERSEDED:
+            by = store.meta(f"superseded_by:{found.run_id}") or "a later run"
+            raise ConfigError(
+                f"run {found.run_id} of this content of {manifest_path} was replaced by run "
+                f"{by} (a --new-run of an edited version); pass --new-run to send this version "
+                "again"
+            )
+        if found is not None:
             return found, True
         if record_in is None:  # a plan only shows; a run must not resend what the other sent
             _refuse_a_changed_manifest(store, manifest_path, tenant)
