@@ -165,6 +165,7 @@ class KandjiClient:
         self._session: aiohttp.ClientSession | None = None
         self._rng = random.Random()
         self.rate_limited = 0
+        self.answered = False  # an HTTP response came back: the URL and the network are right
 
     async def __aenter__(self) -> KandjiClient:
         timeout = aiohttp.ClientTimeout(
@@ -277,6 +278,7 @@ class KandjiClient:
             _debug_line(method, path, params, error, started)
             raise error from None
         _debug_line(method, path, params, status, started)
+        self.answered = True
         self._observe(hdrs)
         if status == 404 and "html" in ctype:
             # The API answers a missing device with JSON; an HTML page comes from something in

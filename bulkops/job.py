@@ -83,8 +83,9 @@ class JobResult:
     stopped: str | None = None
 
 
-def tenant_error(exc: ApiError, base_url: str) -> RunAborted:
-    """Why resolution could not read the tenant, in one line with what to check."""
+def tenant_error(exc: ApiError, base_url: str, *, answered: bool = False) -> RunAborted:
+    """Why resolution could not read the tenant, in one line with what to check; ``answered``:
+    an HTTP response has come back before (so the URL is right)."""
     if isinstance(exc, AuthError):
         why = (
             f"the API token was refused ({exc.detail}); check which token is in use with "
@@ -98,7 +99,7 @@ def tenant_error(exc: ApiError, base_url: str) -> RunAborted:
             "it in Access > API tokens (`bulkops permissions MANIFEST` lists every one the job "
             "needs)"
         )
-    elif isinstance(exc, TransportError) and not exc.maybe_applied:  # no connection at all
+    elif isinstance(exc, TransportError) and not answered:  # nothing ever came back
         why = (
             f"cannot reach the tenant at {base_url}: {exc}; check --base-url "
             "(http or https, host, port) and the network"
@@ -282,7 +283,8 @@ async def _drive(
                 if options.window is not None and plan.writes:  # first, the wait for it
                     plan.eta_s += options.window.wait_s(datetime.now())
             except ApiError as exc:
-                raise tenant_error(exc, config.connection.base_url) from None
+                url = config.connection.base_url
+                raise tenant_error(exc, url, answered=client.answered) from None
             if on_plan is not None:
                 options = on_plan(plan) or options
             if dry_run:

@@ -236,4 +236,5 @@ async def _select(config: Any, selection: Any, *, action: str, out_path: Path) -
             try:
                 return await write_selection(client, selection, action=action, out=out_path)
             except ApiError as exc:
-                raise tenant_error(exc, config.connection.base_url) from None
+                url = config.connection.base_url
+                raise tenant_error(exc, url, answered=client.answered) from None

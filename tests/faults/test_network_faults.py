@@ -297,17 +297,20 @@ async def test_reads_that_keep_failing_mid_resolution_are_called_a_passing_fault
     tmp_path: Path,
 ) -> None:
     """Review: a read reset on every try during resolution ended with "cannot reach the tenant
-    … check --base-url", which sends the admin after the wrong cause: the host answered."""
+    … check --base-url", which sends the admin after the wrong cause: the inventory read had
+    been answered; only the read of devices awaiting enrollment kept failing."""
     import pytest
 
     from bulkops.errors import RunAborted
 
-    every_read = frozenset({("GET", "/api/v1/devices")})
-    sim = make_sim(devices=30, faults=Faults(reset_after_rate=1.0, routes=every_read, seed=2))
+    ade_list = frozenset({("GET", "/api/v1/integrations/apple/ade/devices")})
+    sim = make_sim(
+        devices=30, ade_devices=2, faults=Faults(reset_after_rate=1.0, routes=ade_list, seed=2)
+    )
     token = sim.add_token()
-    serials = [sim.fleet.devices[i]["serial_number"] for i in sorted(sim.fleet.devices)[:3]]
+    serial = next(iter(sim.fleet.ade_devices.values()))["serial_number"]  # not enrolled yet
     manifest = write_csv(
-        tmp_path / "job.csv", [{"serial_number": s, "action": "blankpush"} for s in serials]
+        tmp_path / "job.csv", [{"serial_number": serial, "action": "update", "asset_tag": "A-1"}]
     )
     async with sim.running() as url:
         config = fast_config(Tenant(sim, url, token), tmp_path)
@@ -322,3 +325,28 @@ async def test_reads_that_keep_failing_mid_resolution_are_called_a_passing_fault
     assert "failed on every try" in text and "likely a passing fault" in text, text
     assert "check --base-url" not in text and "(nothing was sent)" in text
     assert not sim.ledger.select(method="POST")
+
+
+async def test_a_tenant_that_never_answered_points_at_the_base_url(tmp_path: Path) -> None:
+    """Every read reset (what http:// against an https port looks like): no answer ever came
+    back, so the URL or the network is the likely cause, whatever the error's kind."""
+    import pytest
+
+    from bulkops.errors import RunAborted
+
+    every_read = frozenset({("GET", "/api/v1/devices")})
+    sim = make_sim(devices=30, faults=Faults(reset_after_rate=1.0, routes=every_read, seed=2))
+    token = sim.add_token()
+    serials = [sim.fleet.devices[i]["serial_number"] for i in sorted(sim.fleet.devices)[:2]]
+    manifest = write_csv(
+        tmp_path / "job.csv", [{"serial_number": s, "action": "blankpush"} for s in serials]
+    )
+    async with sim.running() as url:
+        config = fast_config(Tenant(sim, url, token), tmp_path)
+        store = Store(config.db_path)
+        try:
+            run, _ = start_run(store, manifest, tenant=config.tenant)
+            with pytest.raises(RunAborted, match=r"cannot reach the tenant .* check --base-url"):
+                await drive(store, run, config)
+        finally:
+            store.close()
