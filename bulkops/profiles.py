@@ -141,3 +141,22 @@ def load_profile(name: str, *, path: Path | None = None) -> Profile:
         known = ", ".join(sorted(tenants)) or "none"
         raise ConfigError(f"{path}: no [tenants.{name}] table (tenants: {known})")
     return _profile(path, name, tenants[name])
+
+
+def profile_for(host: str, *, path: Path | None = None) -> str | None:
+    """The name of the config file's profile for the tenant at ``host``, if it has one."""
+    path = path or config_path()
+    if not path.exists():
+        return None
+    try:
+        tenants = _read(path).get("tenants", {})
+    except ConfigError:
+        return None  # the file's own mistakes are reported where it is asked for by name
+    for name, table in tenants.items() if isinstance(tenants, dict) else ():
+        try:
+            profile = _profile(path, name, table)
+        except ConfigError:
+            continue
+        if profile.base_url.split("://", 1)[-1] == host:
+            return str(name)
+    return None

@@ -810,3 +810,17 @@ def test_ctrl_c_while_rows_are_resolved_stops_at_once(tmp_path: Path) -> None:
     assert "stopped while the rows were resolved (reads only); nothing was sent" in err, err
     assert len(err.strip().splitlines()) == 1, err
     assert not sim.ledger.select(method="POST")
+
+
+def test_resume_alone_checks_db_before_it_opens_it(tmp_path: Path) -> None:
+    """Review: `resume RUN --db job.csv`, with no tenant given, opened the manifest as a
+    database (an empty file became SQLite; a real one turned 0600) before any check."""
+    job = tmp_path / "job.csv"
+    job.write_text("device_id,action\n")
+    job.chmod(0o644)
+    before = job.read_bytes()
+    env = {k: v for k, v in env_with_token("x").items() if k != "BULKOPS_BASE_URL"}
+    result = bulkops("resume", "x", "--db", "job.csv", env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "--db job.csv looks like a manifest" in result.stderr
+    assert job.read_bytes() == before and job.stat().st_mode & 0o777 == 0o644

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bulkops.cli import _run
+from bulkops.cli import _resume, _run
 from bulkops.cli._common import (
     EXIT_INVALID,
     BaseUrl,
@@ -293,7 +293,8 @@ def resume(
     refuse_token_flag(token)
     _debug(debug, debug_log, db)
     if not (tenant or base_url or subdomain or os.environ.get("BULKOPS_BASE_URL")):
-        base_url = _run.base_url_of_run(db, run_id)
+        tenant, url = _resume.tenant_of_run(db, run_id)
+        base_url = None if tenant else url
     config = _run.job_config(
         db=db,
         out_dir=out_dir,
@@ -311,7 +312,7 @@ def resume(
     config = _options(config, verify=verify, canary=canary, rate=max_failure_rate, window=window)
     approval = _run.Approval(yes=yes, max_destructive=max_destructive, canary=canary, quiet=quiet)
     raise typer.Exit(
-        _run.resume_command(run_id=run_id, config=config, approval=approval, as_json=json_out)
+        _resume.resume_command(run_id=run_id, config=config, approval=approval, as_json=json_out)
     )
 
 

@@ -24,7 +24,6 @@ from bulkops.cli._common import (
     fail,
     is_interactive,
     out,
-    require_db,
     run_async,
 )
 from bulkops.cli._render import (
@@ -365,51 +364,3 @@ def _discard_on_error(db: Path, exc_type: type[BaseException] | None, *_: object
 
     if exc_type is not None:
         discard_if_unused(db)
-
-
-def base_url_of_run(db: Path, run_id: str) -> str:
-    """The API root of the tenant a run was made for: what ``resume RUN_ID`` alone talks to."""
-    from bulkops.client import check_base_url
-    from bulkops.store import Store
-
-    require_db(db)
-    store = Store(db)
-    try:
-        run = _the_run(store, run_id, db)
-    finally:
-        store.close()
-    scheme = "http" if is_loopback_url(f"http://{run.tenant}") else "https"
-    return check_base_url(f"{scheme}://{run.tenant}")
-
-
-def _the_run(store: Store, run_id: str, db: Path) -> RunInfo:
-    run = store.run(run_id)
-    if run is None:
-        known = ", ".join(r.run_id for r in store.runs()[:5]) or "none"
-        raise ConfigError(f"no single run matches {run_id!r} in {db} (runs: {known})")
-    return run
-
-
-def resume_command(*, run_id: str, config: JobConfig, approval: Approval, as_json: bool) -> int:
-    """``bulkops resume RUN_ID``."""
-    from bulkops.store import Store
-
-    require_db(config.db_path)
-    store = Store(config.db_path)
-    try:
-        run = _the_run(store, run_id, config.db_path)
-        result = run_async(
-            drive_with_signals(
-                store,
-                run,
-                config,
-                quiet=approval.quiet or as_json,
-                resumed=True,
-                approval=replace(approval, quiet=approval.quiet or as_json),
-                command="resume",
-            )
-        )
-        print_result(result, as_json=as_json)
-        return result.exit_code
-    finally:
-        store.close()

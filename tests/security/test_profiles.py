@@ -149,3 +149,14 @@ def test_tenant_through_the_cli(tmp_path: Path) -> None:
     assert one_error_line(bad) == (
         f"error: {path}: tenants.acme.region: 'apac' is not one of us, eu, iru"
     )
+
+
+def test_a_runs_tenant_finds_its_profile_so_a_resume_keeps_its_rate(config: Path) -> None:
+    """Review: `resume RUN_ID` without options used the run's host but dropped the profile, so a
+    run started with `--tenant iru-lab` (reserve 2500) resumed at the default rate."""
+    from bulkops.profiles import profile_for
+
+    host = load_profile("iru-lab").base_url.split("://", 1)[-1]
+    assert profile_for(host) == "iru-lab"
+    assert profile_for("nobody.api.kandji.io") is None
+    assert profile_for(host, path=config.parent / "missing.toml") is None
