@@ -166,3 +166,29 @@ async def test_a_commit_failing_with_any_error_fails_its_waiters_not_strands_the
         await asyncio.wait_for(writer.commit(_RELEASE, ("r", 1)), timeout=5)
     with pytest.raises(CheckpointError):
         writer.check()  # and nothing more is accepted
+
+
+async def test_flush_waits_for_a_commit_already_running() -> None:
+    """Review: with nothing queued, ``flush`` returned while a commit was still running on the
+    store's thread, so a stop (Ctrl-C during resolution) could close the database under it."""
+    from bulkops.store._writer import Writer
+
+    started, release = asyncio.Event(), asyncio.Event()
+    done: list[int] = []
+
+    async def slow(writes: list[Any]) -> None:
+        started.set()
+        await release.wait()
+        done.append(len(writes))
+
+    writer = Writer(slow, linger_s=0.001)
+    writer.start()
+    writer.queue("UPDATE runs SET status = ?", ("x",), now=True)
+    await started.wait()  # the commit is running; nothing is queued
+    flushed = asyncio.ensure_future(writer.flush())
+    await asyncio.sleep(0.01)
+    assert not flushed.done()
+    release.set()
+    await flushed
+    assert done == [1]
+    await writer.stop()

@@ -298,11 +298,11 @@ class Store:
         return cur.rowcount
 
     def close(self) -> None:
-        """Close the database (after ``stop()`` when the engine ran)."""
-        self._conn.close()
+        """Close the database (after ``stop()`` when the engine ran), once its thread is idle."""
         if self._exec is not None:
             self._exec.shutdown(wait=True)
             self._exec = None
+        self._conn.close()
 
     # ---- async API (engine) ------------------------------------------------------------
 

@@ -84,6 +84,7 @@ class Writer:
         self._timer: asyncio.TimerHandle | None = None
         self._committer: asyncio.Task[None] | None = None
         self._failure: CheckpointError | None = None
+        self._busy = False  # a commit is running on the store's thread
         self.commits = 0
 
     def start(self) -> None:
@@ -112,9 +113,9 @@ class Writer:
         await self._committed()
 
     async def flush(self) -> None:
-        """Wait until every queued write is on disk."""
+        """Wait until every queued write is on disk, and no commit is running."""
         self.check()
-        if not self._writes:
+        if not self._writes and not self._busy:
             return
         await self._committed()
 
@@ -153,6 +154,7 @@ class Writer:
                     if not fut.done():
                         fut.set_result(None)
                 continue
+            self._busy = True
             try:
                 await self._commit(writes)
             except Exception as exc:  # anything else (a closed executor…) must not strand waiters
@@ -167,6 +169,8 @@ class Writer:
                     if not fut.done():
                         fut.set_exception(exc)
                 return
+            finally:
+                self._busy = False
             self.commits += 1
             for fut in waiters:
                 if not fut.done():
