@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ log = logging.getLogger("bulkops")
 # lowercase letter or a control-range byte (Mac Roman's dashes and quotes: "Dan’s", "Zoë’s"),
 # and the rare Windows-1252 symbols ‡ ˆ Ž Ÿ after a lowercase letter (Mac Roman's á à é ü).
 _MAC_ROMAN = re.compile(rb"[a-z\x80-\x9f][\xd0-\xd5]|[a-z][\x87\x88\x8e\x9f]")
-_warned: set[str] = set()  # a manifest is read more than once: one warning each
+_warned: set[object] = set()  # a manifest is read more than once: one warning each
 _WORD_ENDS = (b" ", b",", b";", b"\t", b"\r", b"\n")
 
 
@@ -75,7 +76,8 @@ def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iter
             if head.startswith(magic):
                 message = f"{_NOT_TEXT}: this is {what}"
                 raise DecodeProblem(message, offset=0, hint=_SAVE_AS_CSV)
-        reader = _Reader(head, label)
+        st = os.fstat(handle.fileno())
+        reader = _Reader(head, label, key=(label, st.st_ino, st.st_mtime_ns, st.st_size))
         chunk = head[reader.bom :] if reader.bom else head
         del head
         offset = reader.bom
@@ -96,8 +98,9 @@ def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iter
 class _Reader:
     """The decoding state of one file: its encoding, undecoded bytes, and the fallback switch."""
 
-    def __init__(self, head: bytes, label: str = "") -> None:
+    def __init__(self, head: bytes, label: str = "", *, key: object = None) -> None:
         self.label = label
+        self.key = key if key is not None else label  # this file, as it is now
         self.bom = 0
         self.wide = False
         self.strict_utf8 = False
@@ -185,9 +188,9 @@ class _Reader:
 
     def _mac_roman(self, data: bytes) -> None:
         """Warn, once per file, when these Windows-1252 bytes look like Mac Roman."""
-        if self.label in _warned or not (found := _MAC_ROMAN.search(data)):
+        if self.key in _warned or not (found := _MAC_ROMAN.search(data)):
             return
-        _warned.add(self.label)
+        _warned.add(self.key)
         start = max(data.rfind(c, 0, found.start()) for c in _WORD_ENDS) + 1
         end = min(
             (i for i in (data.find(c, found.end()) for c in _WORD_ENDS) if i >= 0),
