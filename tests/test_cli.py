@@ -812,6 +812,8 @@ def test_ctrl_c_while_rows_are_resolved_stops_at_once(tmp_path: Path) -> None:
     assert "stopped while the rows were resolved (reads only); nothing was sent" in err, err
     assert len(err.strip().splitlines()) == 1, err
     assert not sim.ledger.select(method="POST")
+    # Never approved: nothing is kept (no run to resume by mistake, no empty database).
+    assert sorted(p.name for p in tmp_path.glob("bulkops.db*")) == []
 
 
 def test_resume_alone_checks_db_before_it_opens_it(tmp_path: Path) -> None:

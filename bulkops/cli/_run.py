@@ -232,9 +232,12 @@ async def drive_with_signals(
     if approval is not None and not dry_run:  # who ran what: beside the db, append-only
         audit = RunAudit(audit_path(config.db_path), command=command, run=run)
 
+    approved: list[bool] = []
+
     def on_plan(plan: Plan) -> RunOptions:
         assert approval is not None
         options = approve(plan, options=config.options, approval=approval)
+        approved.append(True)
         if audit is not None:
             how = "--yes" if approval.yes else "typed"
             audit.started(plan, options=options, confirmed_by=how)
@@ -259,9 +262,11 @@ async def drive_with_signals(
                 task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
+                if not (approved or resumed or dry_run):  # as if never started: keep nothing
+                    store.delete_run(run.run_id)
                 raise RunAborted(
                     "stopped while the rows were resolved (reads only); nothing was sent. Run "
-                    "the same command again to continue",
+                    "the same command again to go on",
                     exit_code=EXIT_INTERRUPTED,
                 ) from None
     except BaseException as exc:
