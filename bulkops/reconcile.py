@@ -82,12 +82,13 @@ async def read_secret(
     ``(None, None)`` when the device has none (an iPhone's lock has no PIN); a problem when it
     could not be read, which the item's outcome must carry: the device is locked all the same.
     """
+    where = path.format(device_id=device_id)
     try:
-        reply = await client.read(path.format(device_id=device_id), attempts=SECRET_READS)
+        reply = await client.read(where, attempts=SECRET_READS)
     except ApiError as exc:
         return None, (
-            f"{SECRET_NOT_READ} ({exc}): the device is locked; read its unlock PIN in the "
-            "Iru web console (the device's page) or GET " + path
+            f"{SECRET_NOT_READ} ({exc}): a Mac is locked with a PIN that only the Iru web "
+            f"console (the device's page) or GET {where} shows now; iPhones and iPads have none"
         )
     data = reply.data if isinstance(reply.data, dict) else {}
     return next((str(v) for v in data.values() if v), None), None
