@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from bulkops._replaced import sent_by_replaced
-from bulkops.actions import ACTIONS, ParamKind
+from bulkops.actions import ACTIONS, Action, ParamKind
 from bulkops.client import KandjiClient
 from bulkops.errors import ManifestError
 from bulkops.inventory import Inventory
@@ -105,10 +105,10 @@ async def resolve_run(
     shape = [g for g in groups if g.state == "pending" and g.route is None]  # still undecided
     serial_rows = sum(g.n for g in shape if g.by_serial)
     both = sum(g.n for g in shape if g.id_and_serial)
-    maybe = sum(  # rows by id whose action reads the device, or whose serial must match
-        g.n
+    maybe = sum(  # rows by id whose action reads the device, whose serial must match, or
+        g.n  # that may leave out what the device's platform needs (an erase's PIN on a Mac)
         for g in shape
-        if not g.by_serial and (g.id_and_serial or needs_lookup(ACTIONS[g.action], by_serial=False))
+        if not g.by_serial and (g.id_and_serial or _reads_the_device(ACTIONS[g.action]))
     )
     inventory = Inventory(client)
     plan.strategy = await inventory.prepare(serials=serial_rows, device_ids=maybe)
@@ -170,6 +170,11 @@ async def resolve_run(
     plan.window_left = client.budget.window_left()
     plan.eta_s = client.budget.eta_s(plan.writes + plan.verify)
     return plan
+
+
+def _reads_the_device(action: Action) -> bool:
+    """Whether a row of ``action`` by device id may need its device read before it is sent."""
+    return needs_lookup(action, by_serial=False) or any(p.required_on for p in action.params)
 
 
 def _record(store: Store, run_id: str, line: int, decision: Decision) -> None:

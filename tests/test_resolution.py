@@ -520,6 +520,7 @@ async def test_an_erase_needs_a_pin_on_a_mac_and_none_on_an_ipad(
         assert result.exit_code == 0, result.summary
     erased = big.sim.ledger.select(action="erase", applied=True)
     assert {e.device_id for e in erased} == {d["device_id"] for d in ipads}
+    assert gets(big, "/api/v1/devices/{device_id}") == 0  # platforms from the inventory
 
     text = f"device_id,action,pin\n{ipads[0]['device_id']},erase,\n{mac['device_id']},erase,\n"
     with pytest.raises(ManifestError) as caught:

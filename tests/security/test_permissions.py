@@ -17,7 +17,7 @@ from bulkops.job import JobResult, drive, start_run
 from bulkops.manifest import open_manifest
 from bulkops.permissions import manifest_permissions, markdown_table
 from bulkops.store import Store
-from tests.conftest import Tenant, write
+from tests.conftest import Tenant, make_sim, write
 
 from .conftest import ROOT, bulkops, cli_env
 
@@ -131,18 +131,27 @@ async def test_rows_naming_a_device_by_id_and_serial_need_the_device_read(
     assert result.plan.permissions <= need  # a sweep makes the per-device read unneeded
 
 
-async def test_a_missing_read_is_named_as_the_access_page_names_it(
-    tenant: Tenant, tmp_path: Path
-) -> None:
-    m = macs(tenant)[0]  # an erase without a PIN: the device's platform must be read
-    manifest = write(tmp_path / "e.csv", f"device_id,action\n{m['device_id']},erase\n")
-    scoped = tenant.sim.add_token(
-        allowed_routes=[("POST", "/api/v1/devices/{device_id}/action/erase")]
+async def test_a_missing_read_is_named_as_the_access_page_names_it(tmp_path: Path) -> None:
+    """A 403 on one device's path names the route as the Access page does: ``{device_id}``.
+    One row on a tenant of three inventory pages: its device is read alone, not swept."""
+    sim = make_sim(devices=700)
+    mac = [d for d in sim.fleet.devices.values() if d["platform"] == "Mac"][-1]  # not on page 1
+    manifest = write(
+        tmp_path / "sel.csv",
+        f"device_id,serial_number,action\n{mac['device_id']},{mac['serial_number']},blankpush\n",
     )
-    with pytest.raises(
-        RunAborted, match=re.escape("lacks the permission GET /api/v1/devices/{device_id};")
-    ):
-        await go(tenant, tmp_path / "run", manifest, scoped)
+    scoped = sim.add_token(
+        allowed_routes=[
+            ("GET", "/api/v1/devices"),
+            ("POST", "/api/v1/devices/{device_id}/action/blankpush"),
+        ]
+    )
+    async with sim.running() as url:
+        tenant = Tenant(sim, url, scoped)
+        with pytest.raises(
+            RunAborted, match=re.escape("lacks the permission GET /api/v1/devices/{device_id};")
+        ):
+            await go(tenant, tmp_path / "run", manifest, scoped)
 
 
 async def test_verify_without_the_read_stops_the_run_and_keeps_what_was_written(
