@@ -68,6 +68,7 @@ def manifest_permissions(items: Iterable[Item], *, verify: bool = False) -> dict
                 reads.setdefault(DEVICES, "read the inventory: the serial numbers of the devices")
             if any(p.required_on and p.name not in item.params for p in action.params):
                 reads.setdefault(DEVICE, "read the platform of each device a row leaves a PIN out")
+                reads.setdefault(DEVICES, "read the inventory: the platforms of the devices")
             if needs_lookup(action, by_serial=False):
                 reads.setdefault(DEVICES, "read the inventory: platforms, current values")
         if by_serial and action.method == "PATCH" and set(item.params) <= _ADE_FIELDS:

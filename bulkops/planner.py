@@ -105,11 +105,13 @@ async def resolve_run(
     shape = [g for g in groups if g.state == "pending" and g.route is None]  # still undecided
     serial_rows = sum(g.n for g in shape if g.by_serial)
     both = sum(g.n for g in shape if g.id_and_serial)
-    maybe = sum(  # rows by id whose action reads the device, whose serial must match, or
-        g.n  # that may leave out what the device's platform needs (an erase's PIN on a Mac)
+    maybe = sum(  # rows by id whose action reads the device, or whose serial must match
+        g.n
         for g in shape
-        if not g.by_serial and (g.id_and_serial or _reads_the_device(ACTIONS[g.action]))
+        if not g.by_serial and (g.id_and_serial or needs_lookup(ACTIONS[g.action], by_serial=False))
     )
+    for name in {g.action for g in shape if not g.by_serial and not g.id_and_serial}:
+        maybe += await store.call(_lacking, store, run_id, ACTIONS[name])
     inventory = Inventory(client)
     plan.strategy = await inventory.prepare(serials=serial_rows, device_ids=maybe)
     resolver = Resolver(inventory, use_inventory=inventory.swept)
@@ -172,9 +174,19 @@ async def resolve_run(
     return plan
 
 
-def _reads_the_device(action: Action) -> bool:
-    """Whether a row of ``action`` by device id may need its device read before it is sent."""
-    return needs_lookup(action, by_serial=False) or any(p.required_on for p in action.params)
+def _lacking(store: Store, run_id: str, action: Action) -> int:
+    """Pending rows of ``action`` by id alone that leave out a parameter some platforms need
+    (an erase's PIN): their devices must be read to know."""
+    names = [p.name for p in action.params if p.required_on]
+    if not names or needs_lookup(action, by_serial=False):
+        return 0
+    lacks = " OR ".join(["json_extract(params, ?) IS NULL"] * len(names))
+    (n,) = store._conn.execute(
+        "SELECT count(*) FROM items WHERE run_id = ? AND action = ? AND state = 'pending'"  # noqa: S608 (placeholders only)
+        f" AND serial_number IS NULL AND device_id IS NOT NULL AND ({lacks})",
+        (run_id, action.name, *(f"$.{name}" for name in names)),
+    ).fetchone()
+    return int(n)
 
 
 def _record(store: Store, run_id: str, line: int, decision: Decision) -> None:

@@ -220,3 +220,23 @@ def test_the_readme_permission_table_is_the_catalogue() -> None:
     )
     for action in ACTIONS.values():
         assert f"| `{action.name}` | `{action.permission}` |" in found.group(1)
+
+
+async def test_an_erase_needs_a_device_read_only_where_a_row_leaves_the_pin_out(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    """A PIN-less erase row must read its device (is it a Mac?); one with a PIN needs no read,
+    so a least-privilege erase token keeps working without the inventory permission."""
+    fleet = sorted(tenant.sim.fleet.devices.values(), key=lambda d: d["device_id"])
+    ipad = next(d for d in fleet if d["platform"] == "iPad")
+    mac = macs(tenant)[0]
+    for name, rows in (
+        ("pinless.csv", f"device_id,action\n{ipad['device_id']},erase\n"),
+        ("pin.csv", f"device_id,action,pin\n{mac['device_id']},erase,123456\n"),
+    ):
+        manifest = write(tmp_path / name, rows)
+        need = set(manifest_permissions(open_manifest(manifest)))
+        assert ("GET /api/v1/devices/{device_id}" in need) is (name == "pinless.csv"), need
+        token = tenant.sim.add_token(allowed_routes=routes(need))
+        result = await go(tenant, tmp_path / f"run-{name}", manifest, token)
+        assert result.exit_code == 0, (name, result.stopped, result.summary)
