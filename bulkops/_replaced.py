@@ -16,13 +16,26 @@ from bulkops.actions import ACTIONS
 from bulkops.report import ALREADY_SENT
 from bulkops.store import RunInfo, Store
 
-__all__ = ["SENT_UNKNOWN", "SUPERSEDED", "replaced_runs", "sent_by_replaced", "supersede"]
+__all__ = [
+    "SENT_UNKNOWN",
+    "SUPERSEDED",
+    "replaced_runs",
+    "replacing_run",
+    "sent_by_replaced",
+    "supersede",
+]
 
 log = logging.getLogger("bulkops")
 
 SUPERSEDED = "superseded"  # a run's status once a --new-run of its file replaced it
 _SENT = ("succeeded", "unknown", "sending")  # it left, or may have: never again on its own
 SENT_UNKNOWN = "sent, outcome unknown"  # the skip reason of a row a replaced run may have sent
+_BY = "superseded_by:"  # + a run id: the meta key naming the run that replaced it
+
+
+def replacing_run(store: Store, run_id: str) -> str | None:
+    """The run that replaced ``run_id``, if one did."""
+    return store.meta(_BY + run_id)
 
 
 def replaced_runs(store: Store, run: RunInfo) -> list[RunInfo]:
@@ -39,8 +52,7 @@ def replaced_runs(store: Store, run: RunInfo) -> list[RunInfo]:
     replaced_by: dict[str, list[RunInfo]] = {}
     for other in mine:
         if other.status == SUPERSEDED:
-            by = store.meta(f"superseded_by:{other.run_id}") or ""
-            replaced_by.setdefault(by, []).append(other)
+            replaced_by.setdefault(replacing_run(store, other.run_id) or "", []).append(other)
     out = [other for other in mine if other.status not in ("done", SUPERSEDED)]
     todo = [run.run_id, *(other.run_id for other in out)]
     while todo:
@@ -55,7 +67,7 @@ def supersede(store: Store, run: RunInfo) -> None:
     for other in replaced_runs(store, run):
         if other.status == SUPERSEDED:
             continue
-        store.set_meta(f"superseded_by:{other.run_id}", run.run_id)
+        store.set_meta(_BY + other.run_id, run.run_id)
         store.set_run(other.run_id, status=SUPERSEDED)
         log.warning(
             "run %s of %s (%s) is replaced by this run: it will not be resumed",
@@ -69,9 +81,9 @@ def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
     """``(line, reason)`` of the pending rows whose device a replaced run already sent the same
     action that must not run twice."""
     replaced = [r.run_id for r in replaced_runs(store, run)]
-    unsafe = [name for name, action in ACTIONS.items() if not action.safe_to_repeat]
     if not replaced:
         return []
+    unsafe = [name for name, action in ACTIONS.items() if not action.safe_to_repeat]
     in_unsafe, in_replaced, in_sent = _marks(unsafe), _marks(replaced), _marks(_SENT)
     sql = (
         "SELECT new.line, new.action, old.run_id, old.state FROM items AS new"  # noqa: S608 (placeholders only)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from bulkops._replaced import SUPERSEDED, supersede
+from bulkops._replaced import SUPERSEDED, replacing_run, supersede
 from bulkops.budget import Budget, BudgetConfig, Rate, SendHistory
 from bulkops.client import Connection, KandjiClient
 from bulkops.engine import EXIT_ABORTED, EXIT_FAILED, Engine, Progress, RunOptions
@@ -144,7 +144,7 @@ def start_run(
     if not new_run:
         found = store.find_run(manifest_sha256=digest, tenant=tenant)
         if found is not None and found.status == SUPERSEDED:
-            by = store.meta(f"superseded_by:{found.run_id}") or "a later run"
+            by = replacing_run(store, found.run_id) or "a later run"
             raise ConfigError(
                 f"run {found.run_id} of this content of {manifest_path} was replaced by run "
                 f"{by} (a --new-run of an edited version); pass --new-run to send this version "
@@ -251,7 +251,7 @@ async def _drive(
             "resume it against the same tenant"
         )
     if run.status == SUPERSEDED:
-        by = store.meta(f"superseded_by:{run.run_id}") or "a later run"
+        by = replacing_run(store, run.run_id) or "a later run"
         raise ConfigError(
             f"run {run.run_id} was replaced by run {by} (a --new-run of "
             f"{run.manifest_path}), which sends its rows; resuming it too could send them "

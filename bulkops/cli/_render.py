@@ -132,9 +132,9 @@ def print_not_done(s: Summary, reports: ReportPaths) -> None:
     sent yet."""
     if n := s.secrets_not_read:
         out.print(
-            f'{count_of(n, "lock")} whose unlock PIN could not be read back: see "PIN not '
-            f"read\" in {reports.results_csv}; a Mac's PIN is in the Iru web console (iPhones "
-            "and iPads have none)"
+            f"{count_of(n, 'lock')} whose unlock PIN could not be read back (PIN not read in "
+            f"{reports.results_csv}): a Mac's PIN is in the Iru web console; iPhones and iPads "
+            "have none"
         )
     if s.not_applied:
         why = " · ".join(f"{k} {n}" for k, n in s.not_applied.items())

@@ -98,9 +98,9 @@ def iter_text(path: Path, label: str, *, chunk_bytes: int = CHUNK_BYTES) -> Iter
 class _Reader:
     """The decoding state of one file: its encoding, undecoded bytes, and the fallback switch."""
 
-    def __init__(self, head: bytes, label: str = "", *, key: object = None) -> None:
+    def __init__(self, head: bytes, label: str, *, key: object) -> None:
         self.label = label
-        self.key = key if key is not None else label  # this file, as it is now
+        self.key = key  # this file as it is now: the Mac Roman warning is said once for it
         self.bom = 0
         self.wide = False
         self.strict_utf8 = False
