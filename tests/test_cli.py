@@ -603,6 +603,10 @@ def test_an_edited_manifest_of_an_unfinished_run_is_refused_until_new_run(
     assert f"run {old_id} of job.csv (aborted) is replaced by this run" in forced.stderr
     status = bulkops("status", old_id, env=env_with_token(token), cwd=tmp_path)
     assert "superseded" in status.stdout and "bulkops resume" not in status.stdout, status.stdout
+    assert "replaced by run" in status.stdout, status.stdout
+    report = bulkops("report", old_id, cwd=tmp_path)
+    assert "3 rows not sent by this run: run" in report.stdout, report.stdout
+    assert "bulkops resume" not in report.stdout, report.stdout
     resume = ["resume", old_id, "--base-url", f"http://127.0.0.1:{port}", "-q"]
     refused = bulkops(*resume, env=env_with_token(token), cwd=tmp_path)
     assert refused.returncode == 2, refused.stderr

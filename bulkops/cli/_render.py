@@ -127,9 +127,9 @@ def print_result(result: JobResult, *, as_json: bool) -> None:
         err.print(f"stopped: {result.stopped}")
 
 
-def print_not_done(s: Summary, reports: ReportPaths) -> None:
+def print_not_done(s: Summary, reports: ReportPaths, *, replaced_by: str | None = None) -> None:
     """What is left to look at: PINs not read, rows not applied, unknown outcomes, rows not
-    sent yet."""
+    sent yet (by this run's resume, or by the run that replaced it)."""
     if n := s.secrets_not_read:
         out.print(
             f"{count_of(n, 'lock')} whose unlock PIN could not be read back (PIN not read in "
@@ -148,10 +148,16 @@ def print_not_done(s: Summary, reports: ReportPaths) -> None:
             "--resend-unknown` sends them again"
         )
     if left := s.outcomes.get("pending", 0) + s.outcomes.get("sending", 0):
-        out.print(
-            f"{count_of(left, 'row')} not sent yet: `bulkops resume {s.run_id}` sends them "
-            "(they are not in failed.csv)"
-        )
+        if replaced_by:
+            out.print(
+                f"{count_of(left, 'row')} not sent by this run: run {replaced_by}, which "
+                "replaced it (--new-run), sends them"
+            )
+        else:
+            out.print(
+                f"{count_of(left, 'row')} not sent yet: `bulkops resume {s.run_id}` sends them "
+                "(they are not in failed.csv)"
+            )
 
 
 class Renderer:

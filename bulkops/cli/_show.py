@@ -28,6 +28,7 @@ from bulkops.errors import ConfigError
 
 if TYPE_CHECKING:
     from bulkops.actions import Param
+    from bulkops.store import Store
 
 
 @app.command()
@@ -62,8 +63,17 @@ def status(
             out.print(f"    {parts} · requests {r.requests} · 429s {r.rate_limited}")
             if shown in ("interrupted", "aborted") or (shown == "ready" and not sending):
                 out.print(f"    to finish it: bulkops resume {r.run_id}")
+            elif by := _replaced_by(store, r.run_id, r.status):
+                out.print(f"    replaced by run {by} (--new-run): that run sends its rows")
     finally:
         store.close()
+
+
+def _replaced_by(store: Store, run_id: str, status: str) -> str | None:
+    """The run that replaced a superseded run."""
+    from bulkops._replaced import SUPERSEDED, replacing_run
+
+    return replacing_run(store, run_id) if status == SUPERSEDED else None
 
 
 def _in_use(db: Path) -> bool:
@@ -96,7 +106,7 @@ def report(
         parts = " · ".join(f"{k} {v}" for k, v in summary.outcomes.items())
         out.print(f"run {run.run_id}: {parts}")
         out.print(f"reports: {paths.folder}/")
-        print_not_done(summary, paths)
+        print_not_done(summary, paths, replaced_by=_replaced_by(store, run.run_id, run.status))
     finally:
         store.close()
 
