@@ -255,7 +255,7 @@ async def _drive(
         raise ConfigError(
             f"run {run.run_id} was replaced by run {by} (a --new-run of "
             f"{run.manifest_path}), which sends its rows; resuming it too could send them "
-            f"twice. Finish run {by} instead (nothing was sent)"
+            f"twice, so it is not resumed (nothing was sent). See `bulkops status {by}`"
         )
     folder = config.out_dir or Path("reports") / run.run_id
     history = SendHistory(config.budget_path(), tenant=config.tenant)
