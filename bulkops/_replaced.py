@@ -21,6 +21,7 @@ __all__ = [
     "SUPERSEDED",
     "replaced_runs",
     "replacing_run",
+    "runs_of_file",
     "sent_by_replaced",
     "supersede",
 ]
@@ -33,6 +34,14 @@ SENT_UNKNOWN = "sent, outcome unknown"  # the skip reason of a row a replaced ru
 _BY = "superseded_by:"  # + a run id: the meta key naming the run that replaced it
 
 
+def runs_of_file(store: Store, manifest_path: Path, tenant: str) -> list[RunInfo]:
+    """Every run started from this manifest file (whatever its content then) on this tenant."""
+    here = manifest_path.resolve()
+    return [
+        r for r in store.runs() if r.tenant == tenant and Path(r.manifest_path).resolve() == here
+    ]
+
+
 def replacing_run(store: Store, run_id: str) -> str | None:
     """The run that replaced ``run_id``, if one did."""
     return store.meta(_BY + run_id)
@@ -41,13 +50,10 @@ def replacing_run(store: Store, run_id: str) -> str | None:
 def replaced_runs(store: Store, run: RunInfo) -> list[RunInfo]:
     """The other runs of this file on this tenant that ``run`` replaces: the unfinished ones,
     and every run replaced before by one of those or by ``run`` itself (a chain of --new-run)."""
-    here = Path(run.manifest_path).resolve()
     mine = [
         other
-        for other in store.runs()
+        for other in runs_of_file(store, Path(run.manifest_path), run.tenant)
         if other.run_id != run.run_id
-        and other.tenant == run.tenant
-        and Path(other.manifest_path).resolve() == here
     ]
     replaced_by: dict[str, list[RunInfo]] = {}
     for other in mine:

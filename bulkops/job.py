@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from bulkops._replaced import SUPERSEDED, replacing_run, supersede
+from bulkops._replaced import SUPERSEDED, replacing_run, runs_of_file, supersede
 from bulkops.budget import Budget, BudgetConfig, Rate, SendHistory
 from bulkops.client import Connection, KandjiClient
 from bulkops.engine import EXIT_ABORTED, EXIT_FAILED, Engine, Progress, RunOptions
@@ -83,7 +83,7 @@ class JobResult:
     stopped: str | None = None
 
 
-def tenant_error(exc: ApiError, base_url: str, *, answered: bool = False) -> RunAborted:
+def tenant_error(exc: ApiError, base_url: str, *, answered: bool) -> RunAborted:
     """Why resolution could not read the tenant, in one line with what to check; ``answered``:
     an HTTP response has come back before (so the URL is right)."""
     if isinstance(exc, AuthError):
@@ -168,13 +168,8 @@ def start_run(
 def _refuse_a_changed_manifest(store: Store, manifest_path: Path, tenant: str) -> None:
     """An unfinished run started from this file, whose content has changed since: its items
     may be half sent, and a new run of the edited file would send them all again."""
-    here = manifest_path.resolve()
-    for earlier in store.runs():
-        if (
-            earlier.status not in ("done", SUPERSEDED)
-            and earlier.tenant == tenant
-            and Path(earlier.manifest_path).resolve() == here
-        ):
+    for earlier in runs_of_file(store, manifest_path, tenant):
+        if earlier.status not in ("done", SUPERSEDED):
             counts = store.counts(earlier.run_id)
             done = sum(counts.get(state, 0) for state in OUTCOMES)
             raise ConfigError(

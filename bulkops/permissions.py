@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from bulkops.actions import ACTIONS, DEVICE_PATH, ParamKind
 from bulkops.manifest import Item
-from bulkops.resolve import ADE_ROUTE, needs_lookup
+from bulkops.resolve import ADE_ROUTE, lacks_a_platform_param, needs_lookup
 
 __all__ = [
     "after_send",
@@ -66,7 +66,7 @@ def manifest_permissions(items: Iterable[Item], *, verify: bool = False) -> dict
             if item.serial_number is not None:  # one sweep, or one read a row on a big tenant
                 reads.setdefault(DEVICE, "check the serial number of each device named by id")
                 reads.setdefault(DEVICES, "read the inventory: the serial numbers of the devices")
-            if any(p.required_on and p.name not in item.params for p in action.params):
+            if lacks_a_platform_param(action, item.params):
                 reads.setdefault(DEVICE, "read the platform of each device a row leaves a PIN out")
                 reads.setdefault(DEVICES, "read the inventory: the platforms of the devices")
             if needs_lookup(action, by_serial=False):

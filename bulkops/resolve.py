@@ -17,7 +17,15 @@ from bulkops.actions import Action, ParamKind, Request
 from bulkops.inventory import Device, Inventory
 from bulkops.manifest._columns import suggest
 
-__all__ = ["ADE_ROUTE", "Decision", "Request", "Resolver", "UnknownName", "needs_lookup"]
+__all__ = [
+    "ADE_ROUTE",
+    "Decision",
+    "Request",
+    "Resolver",
+    "UnknownName",
+    "lacks_a_platform_param",
+    "needs_lookup",
+]
 
 ADE_ROUTE = "/api/v1/integrations/apple/ade/devices/{device_id}"
 _FIELDS = ("blueprint_id", "user", "asset_tag", "tags")
@@ -88,7 +96,7 @@ class Resolver:
                 )
             device = found[0]
             device_id = device.device_id
-        elif self._use or serial is not None or _lacks_a_platform_param(action, params):
+        elif self._use or serial is not None or lacks_a_platform_param(action, params):
             device = await self._inv.by_id(device_id)
             if device is None:
                 return Decision(reason=f"not found: no enrolled device has the id {device_id}")
@@ -265,6 +273,6 @@ _ADE_FIELDS = {
 }
 
 
-def _lacks_a_platform_param(action: Action, params: Mapping[str, Any]) -> bool:
+def lacks_a_platform_param(action: Action, params: Mapping[str, Any]) -> bool:
     """Whether the row leaves out a parameter some platforms need: its device must be read."""
     return any(p.required_on and p.name not in params for p in action.params)
