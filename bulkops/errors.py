@@ -4,6 +4,7 @@
 
     BulkopsError
     ├── ManifestError          a manifest row or file is invalid (nothing was sent)
+    │   └── BadRows            several rows are invalid: each one's error, one per line
     ├── ConfigError            an option, credential or tenant setting is invalid
     ├── ApiError               the API could not be used for one request
     │   ├── TransportError     no HTTP response (reset, timeout, DNS…)
@@ -27,6 +28,7 @@ __all__ = [
     "ApiError",
     "AuthError",
     "BadResponse",
+    "BadRows",
     "BulkopsError",
     "CheckpointError",
     "ConfigError",
@@ -76,6 +78,37 @@ class ManifestError(BulkopsError):
         if self.hint:
             text += f" ({self.hint})"
         return text
+
+
+class BadRows(ManifestError):
+    """Several rows of one manifest are invalid: each row's error, in file order.
+
+    Its own fields are the first bad row's, so code that reads one error reads the first.
+    ``errors`` holds the first few of them, ``count`` every bad row read, and ``stopped_at`` the
+    line where reading stopped when there were too many to read on. ``str()`` is one line per
+    row and a last line with the count.
+    """
+
+    def __init__(
+        self, errors: list[ManifestError], *, count: int, stopped_at: int | None = None
+    ) -> None:
+        first = errors[0]
+        super().__init__(
+            first.message, path=first.path, line=first.line, column=first.column, hint=first.hint
+        )
+        self.errors = tuple(errors)
+        self.count = count
+        self.stopped_at = stopped_at
+        self.args = ("\n".join(self.lines()),)
+
+    def lines(self) -> list[str]:
+        """One line per listed row, then the count and what to do."""
+        total = f"{self.path or '<manifest>'}: {self.count} bad rows"
+        if self.stopped_at is not None:
+            total += f", reading stopped at line {self.stopped_at}"
+        if self.count > len(self.errors):
+            total += f"; {len(self.errors)} of them are above"
+        return [*(e.one_line() for e in self.errors), total + "; fix them and run again"]
 
 
 class ConfigError(BulkopsError):

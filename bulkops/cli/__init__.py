@@ -333,7 +333,8 @@ def main() -> None:
     try:
         app()  # standalone: exits with the command's code; usage errors exit 2
     except BulkopsError as exc:
-        print_error(str(exc))
+        for line in str(exc).splitlines():  # several bad rows: one line each
+            print_error(line)
         sys.exit(exit_code_for(exc))
     except OSError as exc:  # a path we were given cannot be written or read (--out, --debug-log…)
         where = f"{exc.filename}: " if exc.filename else ""

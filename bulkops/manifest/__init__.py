@@ -1,9 +1,11 @@
 """Job manifests: CSV, JSON and JSON Lines files of devices and the action for each.
 
 ``open_manifest(path)`` returns a :class:`Manifest`; iterating it streams validated
-:class:`Item`\\ s and raises :class:`~bulkops.errors.ManifestError` (file, line, column, and a hint
-on how to fix it) at the first bad row. Nothing is loaded whole: a million-row file is read a
-chunk at a time, in every format.
+:class:`Item`\\ s and, at the end, raises :class:`~bulkops.errors.ManifestError` (file, line,
+column, and a hint on how to fix it) for a bad row, or :class:`~bulkops.errors.BadRows` naming
+each of several. A bad row does not stop the reading; a file that cannot be read on (a quote
+never closed, broken JSON) does, and so do 1,000 bad rows. Nothing is loaded whole: a
+million-row file is read a chunk at a time, in every format.
 
 **CSV** — a header row, then one row per device::
 

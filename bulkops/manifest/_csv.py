@@ -52,7 +52,7 @@ _NOTES = ", ".join(sorted(c for c in INFO_COLUMNS if not c.endswith("s")))
 def iter_csv(
     path: Path, label: str, *, default_action: Action | None, tab: bool = False
 ) -> Iterator[Item]:
-    """The items of a CSV manifest; :class:`ManifestError` at the first bad row."""
+    """The items of a CSV manifest; at the end, :class:`ManifestError` for the bad rows."""
     builder = RowBuilder(label, default_action=default_action)
     feed = Feed(iter_lines(iter_text(path, label)), label)
     first, separator = _find_header(feed, label, "\t" if tab else ",")
@@ -78,15 +78,23 @@ def iter_csv(
         unlabeled=tuple(layout.unlabeled),
     )
     rows = 0
-    while (cells := feed.next_record(reader)) is not None:
-        item = quick(cells, feed.line) if feed.size <= MAX_CELL_CHARS else None
-        if item is None:  # a quick item names a device: the row is not blank
-            joined = "".join(cells)
-            if not joined or joined.isspace():
+    try:
+        while (cells := feed.next_record(reader)) is not None:
+            try:
+                item = quick(cells, feed.line) if feed.size <= MAX_CELL_CHARS else None
+                if item is None:  # a quick item names a device: the row is not blank
+                    joined = "".join(cells)
+                    if not joined or joined.isspace():
+                        continue
+                    item = _item(cells, feed.line, feed.size, layout, builder)
+            except ManifestError as exc:
+                builder.bad_row(exc)
                 continue
-            item = _item(cells, feed.line, feed.size, layout, builder)
-        yield item
-        rows += 1
+            yield item
+            rows += 1
+    except ManifestError as exc:  # the file cannot be read on
+        builder.stop(exc)
+    builder.stop()
     if rows == 0:
         builder.fail("no rows after the header", line=header_line, hint="add one row per device")
 

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from bulkops.actions import Action
+from bulkops.errors import ManifestError
 from bulkops.manifest._columns import ACTION, ID_COLUMNS, INFO_COLUMNS, PARAM_NAMES, suggest
 from bulkops.manifest._item import Item
 from bulkops.manifest._jsonscan import JsonScan
@@ -64,14 +65,25 @@ def iter_json(path: Path, label: str, *, default_action: Action | None) -> Itera
     scan = JsonScan(path, label)
     defaults: _Defaults | None = None
     last = 0
-    for line, value in scan:
-        if defaults is None:
-            defaults = _read_defaults(scan.defaults, builder)
-        item = _quick_item(value, line, defaults, builder) or _item(value, line, defaults, builder)
-        if item.line <= last:  # items sharing a line (minified JSON): numbered on from the last
-            item = replace(item, line=last + 1)
-        last = item.line
-        yield item
+    try:
+        for line, value in scan:
+            if defaults is None:
+                defaults = _read_defaults(scan.defaults, builder)
+            try:
+                item = _quick_item(value, line, defaults, builder) or _item(
+                    value, line, defaults, builder
+                )
+            except ManifestError as exc:
+                builder.bad_row(exc)
+                last = max(last, line)
+                continue
+            if item.line <= last:  # items sharing a line (minified JSON): numbered on from there
+                item = replace(item, line=last + 1)
+            last = item.line
+            yield item
+    except ManifestError as exc:  # the document cannot be read on
+        builder.stop(exc)
+    builder.stop()
     if defaults is None:
         builder.fail("no items", line=None, hint="the items list is empty")
 
@@ -87,19 +99,30 @@ def iter_jsonl(path: Path, label: str, *, default_action: Action | None) -> Iter
         for line in lines:
             number += 1
             try:
-                obj = loads(line)  # JSON white space only: the same value as of the trimmed line
-            except bad_json:
-                obj = _odd_line(line, number, builder)
-                if obj is _BLANK:
-                    continue
-            item = _quick_item(obj, number, _NO_DEFAULTS, builder)
-            yield item if item is not None else _item(obj, number, _NO_DEFAULTS, builder)
+                try:
+                    obj = loads(line)  # JSON white space only: the value of the trimmed line
+                except bad_json:
+                    obj = _odd_line(line, number, builder)
+                    if obj is _BLANK:
+                        continue
+                item = _quick_item(obj, number, _NO_DEFAULTS, builder)
+                if item is None:
+                    item = _item(obj, number, _NO_DEFAULTS, builder)
+            except ManifestError as exc:
+                builder.bad_row(exc)
+                continue
+            yield item
             count += 1
     except LineTooLong:
         mib = MAX_LINE_CHARS // (1024 * 1024)
-        builder.fail(f"line is longer than {mib} MiB", line=number + 1)
+        error = ManifestError(f"line is longer than {mib} MiB", path=label, line=number + 1)
+        builder.stop(error)
     except DecodeProblem as problem:
-        builder.fail(problem.message, line=number + 1, hint=problem.hint)
+        error = ManifestError(problem.message, path=label, line=number + 1, hint=problem.hint)
+        builder.stop(error)
+    except ManifestError as exc:  # too many bad lines
+        builder.stop(exc)
+    builder.stop()
     if count == 0:
         builder.fail("empty manifest", line=None, hint="the file holds no items")
 

@@ -51,7 +51,7 @@ class Manifest:
         return f"Manifest({self._label!r}, format={self.format!r})"
 
     def __iter__(self) -> Iterator[Item]:
-        """Items in file order; :class:`ManifestError` at the first bad row."""
+        """Items in file order; at the end, :class:`ManifestError` for the bad rows read."""
         if self.format == "json":
             return iter_json(self.path, self._label, default_action=self._default_action)
         if self.format == "jsonl":

@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from bulkops.actions import ACTIONS, Action, Param
-from bulkops.errors import ManifestError
+from bulkops.errors import BadRows, ManifestError
 from bulkops.manifest._columns import suggest
 from bulkops.manifest._item import Item, new_item
+from bulkops.manifest._limits import LISTED_BAD_ROWS, MAX_BAD_ROWS
 from bulkops.manifest._quick import UNSURE, is_device_id, is_serial, quick_value
 from bulkops.manifest._values import ABSENT, Invalid, quote, read_device_id, read_param, read_serial
 
@@ -52,12 +53,40 @@ class RowBuilder:
             a.name: tuple(p.name for p in a.params if p.required) for a in ACTIONS.values()
         }
         self.actions: dict[str, Action] = {}  # action names as written, filled by action()
+        self._bad: list[ManifestError] = []  # the first bad rows' errors
+        self._bad_count = 0
 
     def fail(
         self, message: str, *, line: int | None, column: str | None = None, hint: str = ""
     ) -> NoReturn:
         """Raise the :class:`ManifestError` for this file."""
         raise ManifestError(message, path=self.label, line=line, column=column, hint=hint)
+
+    def bad_row(self, error: ManifestError) -> None:
+        """Keep a bad row's error and read on, so that one pass names every bad row.
+
+        Past :data:`MAX_BAD_ROWS` the reading stops: the errors found so far are raised.
+        """
+        self._bad_count += 1
+        if len(self._bad) < LISTED_BAD_ROWS:
+            self._bad.append(error)
+        if self._bad_count >= MAX_BAD_ROWS:
+            raise BadRows(self._bad, count=self._bad_count, stopped_at=error.line)
+
+    def stop(self, error: ManifestError | None = None) -> None:
+        """At the end of the file, or at an ``error`` that ends the reading: raise what was found.
+
+        Raises the one error found alone, several as :class:`BadRows`; returns if there is none.
+        """
+        if isinstance(error, BadRows):  # bad_row() gave up reading
+            raise error
+        if error is not None:
+            self._bad_count += 1
+            self._bad.append(error)  # the reason the reading ended is always named
+        if self._bad_count == 1:
+            raise self._bad[0]
+        if self._bad_count:
+            raise BadRows(self._bad, count=self._bad_count)
 
     def action(self, raw: object, *, line: int, column: str) -> Action:
         """The row's action: its own value, else the default; an error when neither is given."""

@@ -176,3 +176,33 @@ async def test_spreadsheet_variants_are_accepted_by_the_cli_and_run(tmp_path: Pa
         exit_0=sum(1 for code, _, _ in runs if code == 0),
         items_applied=len(applied),
     )
+
+
+@pytest.mark.usefixtures("warm_cli")
+async def test_several_bad_rows_are_one_line_each_then_the_count(tmp_path: Path) -> None:
+    sim = make_sim(devices=20)
+    token = sim.add_token()
+    serials = [d["serial_number"] for d in devices(sim)[:4]]
+    path = tmp_path / "job.csv"
+    path.write_text(
+        "serial_number,action,message\n"
+        f"{serials[0]},lock,Call IT\n"
+        f"{serials[1]},lokc,Call IT\n"
+        f"{serials[2]},blankpush,Call IT\n"
+        f"{serials[3]},lock,=HYPERLINK(1)\n"
+    )
+    async with sim.running() as url:
+        code, out, err = await bulkops(
+            ["run", str(path), "--base-url", url, "--yes"],
+            token=token,
+            cwd=tmp_path / "run",
+            gate=asyncio.Semaphore(1),
+        )
+    lines = err.splitlines()
+    assert code == 2 and "Traceback" not in out + err
+    assert [line.split(": ", 2)[1] for line in lines] == [f"{path}:{n}" for n in (3, 4, 5)] + [
+        str(path)
+    ]
+    assert all(line.startswith("error: ") for line in lines)
+    assert lines[-1] == f"error: {path}: 3 bad rows; fix them and run again"
+    assert len(sim.ledger) == 0, sim.ledger.outcomes()

@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from bulkops.errors import ManifestError
-from bulkops.manifest import open_manifest
-
 from .util import SERIAL, error, read, write
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -50,15 +47,6 @@ def test_bad_manifest_names_file_line_and_problem(name: str) -> None:
     assert text.startswith(where), text
     assert fragment in text, text
     assert str(exc) == text
-
-
-def test_an_error_stops_at_the_bad_row_after_yielding_the_good_ones() -> None:
-    seen: list[int] = []
-    with pytest.raises(ManifestError) as caught:
-        for it in open_manifest(CORPUS / "unknown_action.csv"):
-            seen.append(it.line)
-    assert seen == [2]
-    assert caught.value.line == 3
 
 
 def test_a_row_repeated_in_another_case_and_spacing_has_its_identity_and_digest(
