@@ -89,6 +89,9 @@ class BadRows(ManifestError):
     row and a last line with the count.
     """
 
+    LISTED = 20
+    """The most rows one error names; the count says how many more there are."""
+
     def __init__(
         self, errors: list[ManifestError], *, count: int, stopped_at: int | None = None
     ) -> None:

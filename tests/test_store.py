@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkops.errors import CheckpointError, ManifestError
+from bulkops.errors import BadRows, CheckpointError, ManifestError
 from bulkops.manifest import open_manifest
 from bulkops.store import Store
 
@@ -145,6 +145,31 @@ def test_cross_row_checks_name_both_lines_and_keep_nothing(
             sqlite3.connect(tmp_path / "s.db").execute("SELECT count(*) FROM items").fetchone()[0]
             == 0
         )
+    finally:
+        store.close()
+
+
+def test_every_conflicting_row_is_named_in_line_order(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    try:
+        rows = [
+            f"{IDS[0]},lock,a",
+            f"{IDS[1]},blankpush,",
+            f"{IDS[1]},delete,",  # 4: delete must be the only action
+            f"{IDS[0]},lock,b",  # 5: line 2 with another message
+            f"{IDS[2]},lock,a",
+            f"{IDS[2]},lock,a",  # 7: a copy, skipped, not refused
+        ]
+        text = "device_id,action,message\n" + "\n".join(rows) + "\n"
+        with pytest.raises(BadRows) as info:
+            make_run(store, tmp_path, text)
+        assert info.value.count == 2
+        assert [(e.line, e.message.split(":")[0]) for e in info.value.errors] == [
+            (4, "conflicts with line 3"),
+            (5, "conflicts with line 2"),
+        ]
+        assert "delete must be the only action" in info.value.errors[0].message
+        assert store.runs() == []
     finally:
         store.close()
 

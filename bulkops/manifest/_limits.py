@@ -11,8 +11,5 @@ MAX_LINE_CHARS = 1024 * 1024
 CHUNK_BYTES = 128 * 1024
 """Files are read in chunks of this many bytes."""
 
-LISTED_BAD_ROWS = 20
-"""An error names at most this many bad rows, one line each; the count says how many more."""
-
 MAX_BAD_ROWS = 1000
 """Reading stops at this many bad rows: a file this broken is fixed as a whole, not row by row."""

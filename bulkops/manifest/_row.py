@@ -12,7 +12,7 @@ from bulkops.actions import ACTIONS, Action, Param
 from bulkops.errors import BadRows, ManifestError
 from bulkops.manifest._columns import suggest
 from bulkops.manifest._item import Item, new_item
-from bulkops.manifest._limits import LISTED_BAD_ROWS, MAX_BAD_ROWS
+from bulkops.manifest._limits import MAX_BAD_ROWS
 from bulkops.manifest._quick import UNSURE, is_device_id, is_serial, quick_value
 from bulkops.manifest._values import ABSENT, Invalid, quote, read_device_id, read_param, read_serial
 
@@ -68,7 +68,7 @@ class RowBuilder:
         Past :data:`MAX_BAD_ROWS` the reading stops: the errors found so far are raised.
         """
         self._bad_count += 1
-        if len(self._bad) < LISTED_BAD_ROWS:
+        if len(self._bad) < BadRows.LISTED:
             self._bad.append(error)
         if self._bad_count >= MAX_BAD_ROWS:
             raise BadRows(self._bad, count=self._bad_count, stopped_at=error.line)

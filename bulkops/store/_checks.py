@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from bulkops.actions import ACTIONS
-from bulkops.errors import ManifestError
+from bulkops.errors import BadRows, ManifestError
 
 __all__ = ["check_cross_rows", "conflict_reason"]
 
@@ -62,11 +62,10 @@ def _repeats(conn: sqlite3.Connection, run_id: str) -> list[tuple[int, int, bool
     return [(line, first, bool(same), ref, action) for line, first, same, ref, action in rows]
 
 
-def _first_conflict(
-    conn: sqlite3.Connection, run_id: str
-) -> tuple[int, int, str, str, str, str] | None:
-    """The earliest row whose action conflicts with an earlier action for the same device."""
-    best: tuple[int, int, str, str, str, str] | None = None
+def _conflicts(conn: sqlite3.Connection, run_id: str) -> list[tuple[int, int, str, str, str, str]]:
+    """Rows whose action conflicts with an earlier action for the same device, by line:
+    (line, the earlier row's line, device, its action, this action, why)."""
+    found: list[tuple[int, int, str, str, str, str]] = []
     rows = conn.execute(
         f"SELECT {_REF} AS ref, group_concat(action || ' ' || line, ',') FROM items"
         " WHERE run_id = ? GROUP BY ref HAVING count(DISTINCT action) > 1",
@@ -79,17 +78,18 @@ def _first_conflict(
         for i, (line, action) in enumerate(seen):
             for first, earlier in seen[:i]:
                 why = conflict_reason(earlier, action)
-                if why and (best is None or line < best[0]):
-                    best = (line, first, ref, earlier, action, why)
-    return best
+                if why:
+                    found.append((line, first, ref, earlier, action, why))
+                    break
+    return sorted(found)
 
 
 def check_cross_rows(
     conn: sqlite3.Connection, run_id: str, path: str, total: int, actions: set[str]
 ) -> int:
-    """Skip rows that repeat an earlier row exactly; raise ``ManifestError`` at the first row
-    (by line) that repeats a device's action with other parameters or conflicts with another
-    action for it. Returns the rows skipped.
+    """Skip rows that repeat an earlier row exactly; raise ``ManifestError`` for a row that
+    repeats a device's action with other parameters or conflicts with another action for it
+    (:class:`BadRows` for several, by line). Returns the rows skipped.
 
     ``actions`` is the set of actions in the manifest: when no two of them conflict, the
     per-device conflict query is skipped (most bulk jobs have one action).
@@ -97,26 +97,32 @@ def check_cross_rows(
     if total == 0:
         raise ManifestError("the manifest has no rows", path=path, hint="add at least one device")
     repeats = _repeats(conn, run_id)
-    differ = next((r for r in repeats if not r[2]), None)
     may_clash = any(conflict_reason(a, b) for a in actions for b in actions)
-    clash = _first_conflict(conn, run_id) if may_clash else None
-    if differ and (not clash or differ[0] <= clash[0]):
-        line, first, _, ref, action = differ
-        raise ManifestError(
+    errors = [
+        ManifestError(
             f"conflicts with line {first}: {action} for {_device(ref)} with other parameters "
             "or another serial number",
             path=path,
             line=line,
             hint="keep one row per device and action",
         )
-    if clash:
-        line, first, ref, a, b, why = clash
-        raise ManifestError(
+        for line, first, same, ref, action in repeats
+        if not same
+    ]
+    errors += [
+        ManifestError(
             f"conflicts with line {first}: {_device(ref)} has both {a} and {b}; {why}",
             path=path,
             line=line,
             hint="split them into two jobs or drop one row",
         )
+        for line, first, ref, a, b, why in (_conflicts(conn, run_id) if may_clash else ())
+    ]
+    if errors:
+        errors.sort(key=lambda e: e.line or 0)
+        if len(errors) == 1:
+            raise errors[0]
+        raise BadRows(errors[: BadRows.LISTED], count=len(errors))
     # The same row twice (a serial pasted twice): sent once, the copy skipped as a duplicate.
     conn.executemany(
         "UPDATE items SET state = 'skipped', error = ? WHERE run_id = ? AND line = ?",

@@ -14,7 +14,7 @@ import pytest
 
 from bulkops.errors import BadRows, ManifestError
 from bulkops.manifest import open_manifest
-from bulkops.manifest._limits import LISTED_BAD_ROWS, MAX_BAD_ROWS
+from bulkops.manifest._limits import MAX_BAD_ROWS
 
 from .util import SERIAL, SERIAL2, error, write
 
@@ -117,10 +117,10 @@ def test_many_bad_rows_are_counted_and_the_first_ones_listed(tmp_path: Path) -> 
     rows = "".join(f"{SERIAL},lokc\n" for _ in range(bad))
     path = write(tmp_path, "job.csv", f"serial_number,action\n{rows}{SERIAL2},lock\n")
     exc = error(path)
-    assert exc.count == bad and len(exc.errors) == LISTED_BAD_ROWS
-    assert lines_of(exc) == list(range(2, 2 + LISTED_BAD_ROWS))
+    assert exc.count == bad and len(exc.errors) == BadRows.LISTED
+    assert lines_of(exc) == list(range(2, 2 + BadRows.LISTED))
     assert str(exc).splitlines()[-1] == (
-        f"{path}: {bad} bad rows; {LISTED_BAD_ROWS} of them are above; fix them and run again"
+        f"{path}: {bad} bad rows; {BadRows.LISTED} of them are above; fix them and run again"
     )
 
 
