@@ -10,6 +10,7 @@ plan skips them, naming the run that sent them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from bulkops.actions import ACTIONS
@@ -19,6 +20,7 @@ from bulkops.store import RunInfo, Store
 __all__ = [
     "SENT_UNKNOWN",
     "SUPERSEDED",
+    "copy_for_plan",
     "replaced_runs",
     "replacing_run",
     "runs_of_file",
@@ -83,6 +85,29 @@ def supersede(store: Store, run: RunInfo) -> None:
         )
 
 
+def copy_for_plan(source: Store, scratch: Store, run: RunInfo) -> None:
+    """Into a plan's scratch store: the other runs of ``run``'s file and what they sent of the
+    actions that must not run twice, so that the plan skips the rows its run would skip."""
+    runs = [r.run_id for r in runs_of_file(source, Path(run.manifest_path), run.tenant)]
+    if not runs:
+        return
+    unsafe = [name for name, action in ACTIONS.items() if not action.safe_to_repeat]
+    by = [(_BY + r, value) for r in runs if (value := replacing_run(source, r)) is not None]
+    src, dst, in_runs = source._conn, scratch._conn, _marks(runs)
+    columns = "run_id, line, device_id, serial_number, action, params, state"  # never a secret
+    with scratch._sql("copy the earlier runs of this file into the plan's database"):
+        rows = src.execute(f"SELECT * FROM runs WHERE run_id IN ({in_runs})", runs).fetchall()  # noqa: S608
+        dst.executemany(f"INSERT INTO runs VALUES ({_marks(rows[0])})", rows)  # noqa: S608
+        dst.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", by)
+        sent = src.execute(
+            f"SELECT {columns} FROM items WHERE run_id IN ({in_runs})"  # noqa: S608
+            f" AND action IN ({_marks(unsafe)}) AND state IN ({_marks(_SENT)})",
+            (*runs, *unsafe, *_SENT),
+        )
+        marks = _marks(columns.split(","))
+        dst.executemany(f"INSERT INTO items ({columns}) VALUES ({marks})", sent)  # noqa: S608
+
+
 def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
     """``(line, reason)`` of the pending rows whose device a replaced run already sent the same
     action that must not run twice."""
@@ -116,6 +141,6 @@ def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
     return list(found.items())
 
 
-def _marks(values: list[str] | tuple[str, ...]) -> str:
+def _marks(values: Sequence[object]) -> str:
     """``?, ?, ?``: one placeholder per value (the values are bound, never formatted in)."""
     return ", ".join(["?"] * len(values))

@@ -129,6 +129,43 @@ def test_a_resume_shows_what_earlier_passes_ended_and_counts_unknown_resends_as_
     assert len((tmp_path / "again" / "results.csv").read_text().splitlines()) == 1 + 4
 
 
+def test_a_plan_of_a_new_run_skips_what_the_run_it_replaces_sent(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    """Review: ``run --new-run --dry-run`` planned in a scratch store that held no earlier run,
+    so it offered to lock again the devices the unfinished run had locked; the run skipped them."""
+    sim, url, token = served
+    fleet = sim.fleet.devices  # type: ignore[attr-defined]
+    macs = sorted(i for i in fleet if fleet[i]["platform"] == "Mac")[:4]
+    manifest = tmp_path / "lock.csv"
+    manifest.write_text("device_id,action\n" + "".join(f"{m},lock\n" for m in macs))
+    env = env_with_token(token)
+    first = bulkops("run", "lock.csv", "--base-url", url, "--yes", "-q", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(tmp_path / "bulkops.db") as db:  # as if stopped after line 3's send
+        db.execute("UPDATE items SET state = 'unknown' WHERE line = 3")
+        db.execute("UPDATE items SET state = 'pending', sent_at = NULL WHERE line IN (4, 5)")
+        db.execute("UPDATE runs SET status = 'stopped'")
+    db.close()
+    manifest.write_text(manifest.read_text().replace(",lock\n", ",Lock\n"))  # edited
+    locks = partial(sim.ledger.select, action="lock")  # type: ignore[attr-defined]
+    sent = len(locks())
+
+    args = ["run", "lock.csv", "--base-url", url, "--new-run", "--yes"]
+    plan = bulkops(*args, "--dry-run", env=env, cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    skips = "skipped, 0 requests: already sent 1 · sent, outcome unknown 1"
+    assert skips in plan.stdout, plan.stdout
+    assert "2 to send" in plan.stdout, plan.stdout
+    assert len(locks()) == sent
+    status = bulkops("status", cwd=tmp_path)  # a plan replaces nothing
+    assert "stopped" in status.stdout and "superseded" not in status.stdout, status.stdout
+
+    real = bulkops(*args, env=env, cwd=tmp_path)
+    assert skips in real.stdout, real.stdout  # the plan said what the run did
+    assert [e.device_id for e in locks()[sent:]] == macs[2:]
+
+
 @pytest.mark.parametrize(
     ("args", "env_token", "code", "fragment"),
     [

@@ -292,6 +292,7 @@ def run_command(
     dry_run: bool,
 ) -> int:
     """``bulkops run`` / ``plan``: validate, resolve, plan, approve, drive, report."""
+    from bulkops._replaced import copy_for_plan
     from bulkops.job import start_run
     from bulkops.store import Store, scratch_store
 
@@ -326,6 +327,8 @@ def run_command(
             record_in=scratch if store is not scratch else None,
         )
         if scratch is not None and not resumed:
+            if store is not scratch:  # the rows a run it would replace sent are skipped
+                copy_for_plan(store, scratch, run)
             store, config = scratch, replace(config, db_path=scratch.path)
         if resumed and run.status == "done" and not dry_run:
             from bulkops.job import finished_reports
