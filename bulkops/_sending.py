@@ -108,13 +108,21 @@ class Sender:
             attempt += 1
             self._breaker.record(retried=attempt > 1)
             try:
-                reply = await self._client.request(
-                    request.method,
-                    request.path,
-                    json=request.body,
-                    before_send=partial(self._intent, item),
-                    after_refusal=partial(self._refused, item),
-                )
+                task = self._stop.wait_for_permit()
+                try:
+                    reply = await self._client.request(
+                        request.method,
+                        request.path,
+                        json=request.body,
+                        before_send=partial(self._intent, item, task),
+                        after_refusal=partial(self._refused, item),
+                    )
+                except asyncio.CancelledError:
+                    if self._stop.withdrew(task):  # stopped while it waited for the budget
+                        raise Held from None
+                    raise
+                finally:
+                    self._stop.permit_granted(task)
             except (Held, RunAborted):  # the run stopped before this attempt left
                 if attempt > 1:  # retried only when safe to send again: not in flight now
                     self._store.release(self._run_id, item.line)
@@ -264,9 +272,10 @@ class Sender:
                 )
             )
 
-    async def _intent(self, item: WorkItem) -> None:
+    async def _intent(self, item: WorkItem, task: asyncio.Task[object]) -> None:
         """Commit the intent to send; once the run is aborted (token refused, breaker), the
         workers still waiting for the budget send nothing: their items stay pending."""
+        self._stop.permit_granted(task)
         if self._stop.reason is not None:
             raise self._stop.reason
         if self._stop.is_set():
@@ -274,7 +283,9 @@ class Sender:
         await self._store.mark_sending(self._run_id, item.line, device_id=item.device_id)
 
     async def _refused(self, item: WorkItem) -> None:
+        """A 429 refused it: pending again, and waiting for the budget like an item not sent."""
         self._store.release(self._run_id, item.line)
+        self._stop.wait_for_permit()  # this task, until its next permit
 
     def _auth_abort(self, exc: AuthError) -> RunAborted:
         return RunAborted(

@@ -367,6 +367,55 @@ async def test_a_stop_counts_only_the_requests_that_left(tenant: Tenant, tmp_pat
         assert history.count_in_window(time.time(), 3600.0) <= sent
 
 
+@pytest.mark.parametrize("why", ["the window's budget is spent", "a 429 pause"])
+async def test_a_stop_does_not_wait_for_the_budget(tmp_path: Path, why: str) -> None:
+    """Review: Ctrl-C while the workers waited for the budget (its hour spent, or a 429 pause:
+    up to an hour) waited 15 s for the grace to run out, though nothing was in flight. Now the
+    waiting workers are withdrawn at once; their items stay pending, sent by the resume."""
+    from bulkops.budget import Rate
+    from tests.conftest import make_sim
+
+    paused = why == "a 429 pause"
+    # Three blank pushes fit in the tenant's hour, then a 429; our own 3 an hour are paced, one
+    # now and the next in 20 minutes.
+    sent = 3 if paused else 1
+    sim = make_sim(devices=20, hour_limit=3 if paused else 1_000_000, rate_limit_headers=False)
+    token = sim.add_token()
+    async with sim.running(host="127.0.0.1", port=0) as url:
+        tenant = Tenant(sim, url, token)
+        ids = sorted(sim.fleet.devices)[:8]
+        manifest = write(
+            tmp_path / "b.csv", "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids)
+        )
+        rate = Rate(10**6, 3600.0) if paused else Rate(3, 3600.0)
+        config = tenant.config(tmp_path, rate=rate, options=RunOptions(concurrency=4))
+        store = Store(config.db_path)
+        engines: list[Engine] = []
+
+        async def stop_while_they_wait() -> None:
+            while not engines or engines[0].progress.done < sent:
+                await asyncio.sleep(0.005)
+            while paused and not sim.ledger.select(outcome="rate_limited"):
+                await asyncio.sleep(0.005)
+            engines[0].request_stop()
+
+        try:
+            run, _ = start_run(store, manifest, tenant=config.tenant)
+            stopper = asyncio.create_task(stop_while_they_wait())
+            # Both waits last until the hour ends: a stop that waited for them times out here.
+            result = await asyncio.wait_for(
+                drive(store, run, config, on_engine=engines.append), timeout=60
+            )
+            await stopper
+            counts = store.counts(run.run_id)
+        finally:
+            store.close()
+    applied = sim.ledger.applied_count()
+    assert result.exit_code == 130
+    assert applied == sent and counts == {"succeeded": sent, "pending": 8 - sent}, counts
+    assert len(sim.ledger.select(outcome="rate_limited")) == (1 if paused else 0)
+
+
 async def test_rows_not_applied_fail_the_run_and_rows_already_so_do_not(
     tenant: Tenant, tmp_path: Path
 ) -> None:
