@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from bulkops.budget._clock import Clock, SystemClock
 from bulkops.budget._config import BudgetConfig
 from bulkops.budget._gate import Gate, GateState
-from bulkops.budget._history import SendHistory, Sent
+from bulkops.budget._history import PausedUntil, SendHistory, Sent
 from bulkops.budget._limits import Limits, window_end
 
 __all__ = ["SERVER_RESERVE", "Budget", "BudgetStats", "Permit"]
@@ -135,6 +135,9 @@ class Budget:
         self._refreshing = 0
         self._no_refresh = asyncio.Event()
         self._no_refresh.set()
+        paused = self._history.paused_until()  # a 429 pause outlives the run that met it
+        if paused > self._clock.now():
+            self._adopt(paused)
 
     def close(self) -> None:
         """Uncount leased sends never granted; close the history if the budget opened it."""
@@ -200,6 +203,8 @@ class Budget:
             return self._not_before
         sent = self._history.try_send_many(self._clock.now, self._limits, want=self._lease(cap))
         if isinstance(sent, float):
+            if isinstance(sent, PausedUntil):  # another run's 429: pause, then probe, as for ours
+                self._adopt(sent)
             return sent
         self._stock.extend(sent[1:])
         return sent[0]
@@ -303,16 +308,33 @@ class Budget:
             probe=permit.is_probe,
         )
         if self._gate.epoch != epoch:  # a new pause: say so once, also where no progress shows
-            wait_s = self._gate.until - now
+            self._history.pause(self._gate.until)  # for every run on the tenant, and the next
             log.warning(
                 "429: the tenant's hourly quota is used up (by this run or another of its "
-                "integrations); %s waits until %s UTC (%s)",
+                "integrations); %s waits until %s",
                 "the probe failed again, every request" if permit.is_probe else "every request",
-                time.strftime("%H:%M:%S", time.gmtime(self._gate.until)),
-                f"{wait_s:.0f} s" if wait_s < 120 else f"{wait_s / 60:.0f} min",
+                self._until_text(now),
             )
         if permit.is_probe:
             self._probe_done.set()
+
+    def _adopt(self, until: float) -> None:
+        now = self._clock.now()
+        if self._gate.adopt(now, until):
+            self._drop_stock()
+            log.warning(
+                "429: another run on this tenant (or this one before a restart) met the hourly "
+                "quota; every request waits until %s",
+                self._until_text(now),
+            )
+
+    def _until_text(self, now: float) -> str:
+        """``13:00:00 UTC (40 min)``: the end of the gate's pause."""
+        wait_s = self._gate.until - now
+        return "{} UTC ({})".format(
+            time.strftime("%H:%M:%S", time.gmtime(self._gate.until)),
+            f"{wait_s:.0f} s" if wait_s < 120 else f"{wait_s / 60:.0f} min",
+        )
 
     def pause_left_s(self) -> float:
         """Seconds until a 429 pause lets requests go again; 0 while none holds them back."""

@@ -78,6 +78,17 @@ class Gate:
         self._paused_since = now
         self._close(now + self._pause(to_window_end_s if retry_after_s is None else retry_after_s))
 
+    def adopt(self, now: float, until: float) -> bool:
+        """A pause another run noted (or this one before a restart): closed until ``until``,
+        then a probe. Returns whether that closed or extended the gate."""
+        if self.state is not GateState.OPEN and until <= self.until:
+            return False
+        if self.state is GateState.OPEN:
+            self.pauses += 1
+            self._paused_since = now
+        self._close(until)
+        return True
+
     def _close(self, until: float) -> None:
         self.state = GateState.CLOSED
         self.until = until

@@ -1,8 +1,9 @@
 """The send ledger: one SQLite file shared by every run on this machine, keyed by tenant.
 
 Two tables. ``sends`` has one row per request sent, kept for the longest window. ``state`` has,
-per tenant, one row per window length (the current aligned window's number and count) and one
-per smoothing bucket (its theoretical arrival time), so a check costs the same whatever the
+per tenant, one row per window length (the current aligned window's number and count), one
+per smoothing bucket (its theoretical arrival time) and, once a 429 has paused the tenant's
+requests, one with the pause's end, so a check costs the same whatever the
 count (counting ``sends`` rows would cost ~45 µs per 1,000 rows, every acquire). Every run bumps
 *every* window row of its tenant, so runs with different rates still count each other's sends;
 a window length seen for the first time is seeded by counting ``sends``.
@@ -33,7 +34,7 @@ from bulkops._sqlite import enable_wal
 from bulkops.budget._limits import Limits, next_window_start, window_index
 from bulkops.errors import CheckpointError
 
-__all__ = ["SendHistory", "Sent"]
+__all__ = ["PausedUntil", "SendHistory", "Sent"]
 
 _VERSION = 1
 _SCHEMA = f"""
@@ -50,6 +51,11 @@ CREATE TABLE IF NOT EXISTS state (
 _UPSERT = "INSERT OR REPLACE INTO state (tenant, name, period_s, idx, value) VALUES (?, ?, ?, ?, ?)"
 
 Windows = dict[float, tuple[int, int]]  # period_s -> (window number, count)
+_PAUSE = "pause:429"  # the state row holding the end of the latest 429 pause
+
+
+class PausedUntil(float):
+    """When to try again, set by a 429 pause: every run on the tenant waits until then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +130,7 @@ class SendHistory:
 
         One transaction for several tasks waiting together: each send is recorded, counted and
         spaced exactly as if recorded one by one at the same instant. Returns when to retry if
-        not even one is allowed.
+        not even one is allowed: a :class:`PausedUntil` while a 429 pause holds.
         """
         # now() is read once the write lock is held, so sends are recorded in time order.
         con = self._con
@@ -140,10 +146,35 @@ class SendHistory:
             raise self._error("record a send", exc) from exc
         return result
 
+    def pause(self, until: float) -> None:
+        """Pause this tenant's sends, by every run and the next ones, until ``until``
+        (a later pause already noted wins)."""
+        try:
+            self._con.execute(
+                "INSERT INTO state (tenant, name, period_s, idx, value) VALUES (?, ?, NULL, 0, ?)"
+                " ON CONFLICT (tenant, name) DO UPDATE SET value = max(value, excluded.value)",
+                (self.tenant, _PAUSE, until),
+            )
+        except sqlite3.Error as exc:
+            raise self._error("note a 429 pause", exc) from exc
+
+    def paused_until(self) -> float:
+        """The end of the latest 429 pause noted for this tenant (``-inf`` if none)."""
+        try:
+            row = self._con.execute(
+                "SELECT value FROM state WHERE tenant = ? AND name = ?", (self.tenant, _PAUSE)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._error("read the 429 pause", exc) from exc
+        return -math.inf if row is None else float(row[0])
+
     def _check_and_record(
         self, con: sqlite3.Connection, t: float, limits: Limits, want: int
     ) -> list[Sent] | float:
         stored, tats = self._state(con, t, limits)
+        paused = tats.get(_PAUSE, -math.inf)  # read with the buckets: no query of its own
+        if paused > t:
+            return PausedUntil(paused)
         # Every window as of ``t``: one that has ended counts from zero in the current one.
         windows: Windows = {}
         for period_s, (idx, count) in stored.items():

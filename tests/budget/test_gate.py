@@ -6,10 +6,11 @@ import asyncio
 import itertools
 import math
 import random
+from pathlib import Path
 
 import pytest
 
-from bulkops.budget import Budget, BudgetConfig, FakeClock, Rate
+from bulkops.budget import Budget, BudgetConfig, FakeClock, Rate, SendHistory
 from bulkops.budget._gate import PROBE_BACKOFF_CAP_S, Gate, GateState
 
 from .spy import FakeKong, MaxRandom, Spy
@@ -217,3 +218,39 @@ async def test_a_pause_is_said_once_with_its_end_and_shows_in_what_is_left(
     assert budget.window_left() == 0
     assert budget.eta_s(50) > eta_open + 6.0
     budget.close()
+
+
+async def test_a_pause_holds_every_run_on_the_tenant_and_outlives_a_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: a restarted run (or a second run on the same machine) knew nothing of the pause,
+    promised thousands of requests in its plan, and met the 429 again with its first request.
+    The pause is in the shared send history: each run waits it out, then one probe goes."""
+    clock = FakeClock(START + 3.0)  # 7 s before the 10-s window ends
+    path = tmp_path / "budget.db"
+    first, second = (
+        Budget(CONFIG, history=SendHistory(path, tenant=CONFIG.tenant), clock=clock)
+        for _ in range(2)
+    )
+    async with first.acquire() as permit:
+        permit.rate_limited(None)  # no Retry-After: to the window's end
+    end = START + 10.0
+    assert end <= first.pause_left_s() + clock.now() <= end + 1.0
+    with caplog.at_level("WARNING", logger="bulkops"):
+        async with second.acquire() as probe:  # waits for the first run's pause, then probes
+            assert probe.is_probe
+            assert clock.now() >= first._gate.until
+    assert any("another run on this tenant" in r.getMessage() for r in caplog.records)
+    assert second.stats.pauses == 1
+    for budget in (first, second):
+        budget._history.close()
+
+    clock = FakeClock(START + 3.0)  # a restart during the pause
+    with SendHistory(path, tenant=CONFIG.tenant) as history:
+        restarted = Budget(CONFIG, history=history, clock=clock)
+        assert restarted.window_left() == 0 and restarted.pause_left_s() >= 7.0
+        async with restarted.acquire() as probe:
+            assert probe.is_probe and clock.now() >= end
+        async with restarted.acquire() as after:
+            assert not after.is_probe
+        restarted.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bulkops.budget import BudgetConfig, Rate, SendHistory
-from bulkops.budget._history import Sent
+from bulkops.budget._history import PausedUntil, Sent
 from bulkops.budget._limits import Limits, Window
 from bulkops.errors import CheckpointError
 
@@ -199,3 +199,20 @@ def test_several_sends_in_one_transaction_stop_at_the_burst() -> None:
         assert 4 <= at_once <= 5  # the burst (the 5th may be an ulp later)
         again = history.try_send_many(Ticker(HOUR), lim, want=50)
         assert isinstance(again, float) and again > HOUR
+
+
+def test_a_429_pause_holds_every_connection_of_the_tenant_until_it_ends(tmp_path: Path) -> None:
+    lim = limits(count=100)
+    path = tmp_path / "budget.db"
+    with SendHistory(path, tenant="t") as a, SendHistory(path, tenant="t") as b:
+        assert a.paused_until() == -float("inf")
+        a.pause(HOUR + 30.0)
+        a.pause(HOUR + 20.0)  # an earlier end does not shorten the pause
+        held = b.try_send(Ticker(HOUR + 5.0), lim)
+        assert isinstance(held, PausedUntil) and held == HOUR + 30.0
+        assert b.count_in_window(HOUR + 5.0, 10.0) == 0  # nothing was recorded
+        assert isinstance(b.try_send(Ticker(HOUR + 30.0), lim), Sent)
+        with SendHistory(path, tenant="other") as other:  # another tenant's quota
+            assert isinstance(other.try_send(Ticker(HOUR + 5.0), lim), Sent)
+    with SendHistory(path, tenant="t") as later:  # and the next run
+        assert later.paused_until() == HOUR + 30.0
