@@ -21,7 +21,7 @@ from typing import Any
 
 from bulkops._stop import EXIT_ABORTED, Held, Stop
 from bulkops.actions import ACTIONS, DEVICE_PATH, Action, Request
-from bulkops.client import KandjiClient
+from bulkops.client import KandjiClient, Reply
 from bulkops.errors import (
     ApiError,
     AuthError,
@@ -107,6 +107,7 @@ class Sender:
         while True:
             attempt += 1
             self._breaker.record(retried=attempt > 1)
+            landed: str | None = None  # accepted, with a body we could not read
             try:
                 task = self._stop.wait_for_permit()
                 try:
@@ -165,9 +166,13 @@ class Sender:
                     continue
                 return
             except BadResponse as exc:
-                if await self._retry(item, action, "bad_response", attempt, exc):
-                    continue
-                return
+                if not 200 <= exc.status < 300:
+                    if await self._retry(item, action, "bad_response", attempt, exc):
+                        continue
+                    return
+                # Accepted: only the body is unreadable. Sending again would repeat a change
+                # that landed, and a later 5xx would report it failed.
+                reply, landed = Reply(exc.status, None, {}), f"HTTP {exc.status}, but {exc}"
             self._quota.success()
             secret = note = None
             if action.secret_key and isinstance(reply.data, dict):
@@ -175,6 +180,8 @@ class Sender:
                 secret = str(value) if value is not None else None
             if action.secret_path and secret is None and item.device_id:
                 secret, note = await read_secret(self._client, action.secret_path, item.device_id)
+            if landed is not None:
+                note = f"{landed}; {note}" if note else landed
             try:
                 mismatch = await self._verify(request) if self._verify_writes else None
             except PermissionDenied:  # written all the same: the token cannot read it back

@@ -82,6 +82,16 @@ async def test_odd_answers_to_writes_give_clear_per_item_outcomes(
         assert decided, "some item's outcome must come from the odd answer"
     assert blind_resends(items) == 0
     assert unsafe_second_sends(items) == 0
+    # Review: an accepted write (2xx) with a body we could not read had landed, yet a retry
+    # that met a 5xx reported it failed. Accepted is never failed, and never sent again.
+    accepted = {k for k, reqs in items.items() if any(e.applied and e.fault for e in reqs)}
+    failed = {(r["device_id"], r["action"]) for r in results if r["outcome"] == "failed"}
+    assert accepted & failed == set(), sorted(accepted & failed)
+    if kind in ("text", "truncated"):  # accepted (2xx), unreadable: succeeded, saying why
+        said = [r for r in results if (r["device_id"], r["action"]) in accepted]
+        assert said and all(r["outcome"] == "succeeded" for r in said), said[0]
+        assert any(f"HTTP 200, but {SAYS[kind]}" in r["error"] for r in said)
+        assert all(len(items[k]) == 1 for k in accepted), "an accepted write was sent again"
 
     # A lock's PIN is never lost to an odd answer: kept, or the item is reported unknown.
     kept = {s["secret"] for s in read_secrets(runs.last)}
