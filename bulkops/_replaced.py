@@ -5,11 +5,17 @@ An unfinished run of a file is refused a second run of the edited file unless th
 now, so the old run must never be resumed (it would send the same rows again) and the rows it
 already sent of an action that must not run twice (a lock, an erase) are not sent again: the new
 plan skips them, naming the run that sent them.
+
+Any other new run (``failed.csv`` of a run, another file naming the same devices) may hold rows
+whose device an earlier run sent the same such action in the last day with an outcome never
+settled (``unknown``, or ``sending`` when it stopped): ``unsettled_sends`` finds them, and the
+plan checks each device's commands before it sends (see ``planner``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,12 +26,14 @@ from bulkops.store import RunInfo, Store
 __all__ = [
     "SENT_UNKNOWN",
     "SUPERSEDED",
+    "UNSETTLED_LOOKBACK_S",
     "copy_for_plan",
     "replaced_runs",
     "replacing_run",
     "runs_of_file",
     "sent_by_replaced",
     "supersede",
+    "unsettled_sends",
 ]
 
 log = logging.getLogger("bulkops")
@@ -34,6 +42,9 @@ SUPERSEDED = "superseded"  # a run's status once a --new-run of its file replace
 _SENT = ("succeeded", "unknown", "sending")  # it left, or may have: never again on its own
 SENT_UNKNOWN = "sent, outcome unknown"  # the skip reason of a row a replaced run may have sent
 _BY = "superseded_by:"  # + a run id: the meta key naming the run that replaced it
+_UNSAFE = tuple(name for name, action in ACTIONS.items() if not action.safe_to_repeat)
+_UNSETTLED = ("unknown", "sending")  # sent, and never found out whether it landed
+UNSETTLED_LOOKBACK_S = 24 * 3600.0  # older sends are other jobs: a lock may be wanted again
 
 
 def runs_of_file(store: Store, manifest_path: Path, tenant: str) -> list[RunInfo]:
@@ -87,25 +98,48 @@ def supersede(store: Store, run: RunInfo) -> None:
 
 def copy_for_plan(source: Store, scratch: Store, run: RunInfo) -> None:
     """Into a plan's scratch store: the other runs of ``run``'s file and what they sent of the
-    actions that must not run twice, so that the plan skips the rows its run would skip."""
-    runs = [r.run_id for r in runs_of_file(source, Path(run.manifest_path), run.tenant)]
-    if not runs:
-        return
-    unsafe = [name for name, action in ACTIONS.items() if not action.safe_to_repeat]
-    by = [(_BY + r, value) for r in runs if (value := replacing_run(source, r)) is not None]
-    src, dst, in_runs = source._conn, scratch._conn, _marks(runs)
-    columns = "run_id, line, device_id, serial_number, action, params, state"  # never a secret
-    with scratch._sql("copy the earlier runs of this file into the plan's database"):
-        rows = src.execute(f"SELECT * FROM runs WHERE run_id IN ({in_runs})", runs).fetchall()  # noqa: S608
-        dst.executemany(f"INSERT INTO runs VALUES ({_marks(rows[0])})", rows)  # noqa: S608
+    actions that must not run twice, and the tenant's recent unsettled sends of such actions,
+    so that the plan skips and checks the rows its run would."""
+    mine = [r.run_id for r in runs_of_file(source, Path(run.manifest_path), run.tenant)]
+    others = [r.run_id for r in source.runs() if r.tenant == run.tenant and r.run_id not in mine]
+    by = [(_BY + r, value) for r in mine if (value := replacing_run(source, r)) is not None]
+    columns = "run_id, line, device_id, serial_number, action, params, state, sent_at"
+    since = time.time() - UNSETTLED_LOOKBACK_S
+    src, dst = source._conn, scratch._conn
+    with scratch._sql("copy the earlier runs of this tenant into the plan's database"):
+        for runs, states, after in ((mine, _SENT, None), (others, _UNSETTLED, since)):
+            if not runs:
+                continue
+            rows = src.execute(f"SELECT * FROM runs WHERE run_id IN ({_marks(runs)})", runs)  # noqa: S608
+            got = rows.fetchall()
+            dst.executemany(f"INSERT INTO runs VALUES ({_marks(got[0])})", got)  # noqa: S608
+            sent = src.execute(
+                f"SELECT {columns} FROM items WHERE run_id IN ({_marks(runs)})"  # noqa: S608
+                f" AND action IN ({_marks(_UNSAFE)}) AND state IN ({_marks(states)})"
+                " AND (? IS NULL OR sent_at >= ?)",  # never a secret
+                (*runs, *_UNSAFE, *states, after, after),
+            )
+            marks = _marks(columns.split(","))
+            dst.executemany(f"INSERT INTO items ({columns}) VALUES ({marks})", sent)  # noqa: S608
         dst.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", by)
-        sent = src.execute(
-            f"SELECT {columns} FROM items WHERE run_id IN ({in_runs})"  # noqa: S608
-            f" AND action IN ({_marks(unsafe)}) AND state IN ({_marks(_SENT)})",
-            (*runs, *unsafe, *_SENT),
-        )
-        marks = _marks(columns.split(","))
-        dst.executemany(f"INSERT INTO items ({columns}) VALUES ({marks})", sent)  # noqa: S608
+
+
+def unsettled_sends(store: Store, run: RunInfo) -> list[tuple[int, str, str, str, float]]:
+    """``(line, action, device_id, earlier run, sent at)`` of the pending rows whose device an
+    earlier run of this tenant sent the same action that must not run twice, in the last
+    :data:`UNSETTLED_LOOKBACK_S`, and never learnt whether it landed."""
+    sql = (
+        "SELECT new.line, new.action, new.device_id, old.run_id, max(old.sent_at)"  # noqa: S608 (placeholders only)
+        " FROM items AS new JOIN items AS old"
+        " ON old.device_id = new.device_id AND old.action = new.action"
+        " JOIN runs ON runs.run_id = old.run_id"
+        f" WHERE new.run_id = ? AND new.state = 'pending' AND new.action IN ({_marks(_UNSAFE)})"
+        f" AND old.run_id != new.run_id AND old.state IN ({_marks(_UNSETTLED)})"
+        " AND old.sent_at >= ? AND runs.tenant = ? GROUP BY new.line ORDER BY new.line"
+    )
+    since = time.time() - UNSETTLED_LOOKBACK_S
+    args = (run.run_id, *_UNSAFE, *_UNSETTLED, since, run.tenant)
+    return [tuple(row) for row in store._conn.execute(sql, args)]
 
 
 def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
@@ -114,7 +148,7 @@ def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
     replaced = [r.run_id for r in replaced_runs(store, run)]
     if not replaced:
         return []
-    unsafe = [name for name, action in ACTIONS.items() if not action.safe_to_repeat]
+    unsafe = _UNSAFE
     in_unsafe, in_replaced, in_sent = _marks(unsafe), _marks(replaced), _marks(_SENT)
     sql = (
         "SELECT new.line, new.action, old.run_id, old.state FROM items AS new"  # noqa: S608 (placeholders only)

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import orjson
 
-from bulkops._replaced import sent_by_replaced
+from bulkops._replaced import SENT_UNKNOWN, sent_by_replaced, unsettled_sends
 from bulkops.actions import ACTIONS, Action, ParamKind
 from bulkops.client import KandjiClient
 from bulkops.errors import ManifestError
 from bulkops.inventory import Inventory
 from bulkops.permissions import after_send
-from bulkops.report import DONE_SKIPS
+from bulkops.reconcile import reconcile
+from bulkops.report import ALREADY_SENT, DONE_SKIPS
 from bulkops.resolve import Decision, Resolver, UnknownName, needs_lookup
 from bulkops.store import RunInfo, Store
 from bulkops.store._checks import conflict_reason
@@ -156,9 +157,16 @@ async def resolve_run(
         for line, reason in await store.call(_same_device_rows, store, run_id):
             store.complete(run_id, line, state="skipped", error=reason)
         await store.flush()
-    if run.started_at is None:  # a --new-run: what a run it replaces sent is not sent twice
-        for line, reason in await store.call(sent_by_replaced, store, run):
-            store.complete(run_id, line, state="skipped", error=reason)
+    checks = 0
+    if run.started_at is None:  # a new run: what earlier runs sent is not sent twice
+        sent_before = client.budget.stats.sent
+        for line, (why, secret) in await _check_unsettled(store, run, client):
+            store.complete(run_id, line, state="skipped", error=why, secret=secret)
+            decided += 1
+        checks = client.budget.stats.sent - sent_before
+        await store.flush()
+        for line, why in await store.call(sent_by_replaced, store, run):  # --new-run
+            store.complete(run_id, line, state="skipped", error=why)
             decided += 1
         await store.flush()
     if decided:  # else the survey still holds (serial rows are always decided): no second pass
@@ -166,12 +174,32 @@ async def resolve_run(
     await store.call(_tally, store, plan, groups, verify, resend_unknown)
     if plan_csv is not None:
         await store.call(_refresh_plan_csv, store, run_id, plan_csv, keep=resumed and not decided)
-    plan.reads = inventory.requests
+    plan.reads = inventory.requests + checks
     plan.permissions |= inventory.permissions | set(after_send(plan.sends, verify=verify))
     plan.plan_csv = plan_csv
     plan.window_left = client.budget.window_left()
     plan.eta_s = client.budget.eta_s(plan.writes + plan.verify)
     return plan
+
+
+async def _check_unsettled(
+    store: Store, run: RunInfo, client: KandjiClient
+) -> list[tuple[int, tuple[str, str | None]]]:
+    """``(line, (skip reason, secret))`` of the rows not to send: an earlier run sent their
+    device the same action that must not run twice, never learnt whether it landed, and the
+    device's commands show it did (or cannot be read). One read per such row; the others send.
+    """
+    skips = []
+    for line, name, device_id, old_run, sent_at in await store.call(unsettled_sends, store, run):
+        verdict = await reconcile(client, ACTIONS[name], device_id=device_id, sent_at=sent_at)
+        earlier = f"run {old_run} sent {name} to this device and did not learn whether it landed"
+        if verdict.state == "succeeded":
+            skips.append((line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)))
+        elif not verdict.checked:  # not known either way: never sent blindly
+            found = verdict.detail.removeprefix("outcome unknown: ")
+            why = f"{SENT_UNKNOWN}: {earlier}; {found}; check the device, then run this row again"
+            skips.append((line, (why, None)))
+    return skips
 
 
 def _lacking(store: Store, run_id: str, action: Action) -> int:

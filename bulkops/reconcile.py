@@ -27,6 +27,7 @@ class Verdict:
     state: str
     detail: str
     secret: str | None = None
+    checked: bool = True  # the device's commands were read (an unknown then: not found there)
 
 
 def _timestamp(text: object) -> float | None:
@@ -48,12 +49,20 @@ async def reconcile(
 ) -> Verdict:
     """Look for our command on the device; ``unknown`` when it cannot be told."""
     if action.mdm_command is None:
-        return Verdict("unknown", "outcome unknown: the API shows no trace of this action to check")
+        return Verdict(
+            "unknown",
+            "outcome unknown: the API shows no trace of this action to check",
+            checked=False,
+        )
     path = f"/api/v1/devices/{device_id}/commands"
     try:
         reply = await client.read(path, params={"limit": 300})
     except ApiError as exc:
-        return Verdict("unknown", f"outcome unknown: could not read the device's commands ({exc})")
+        return Verdict(
+            "unknown",
+            f"outcome unknown: could not read the device's commands ({exc})",
+            checked=False,
+        )
     commands = ((reply.data or {}).get("commands") or {}).get("results") or []
     for cmd in commands:
         if (

@@ -154,7 +154,8 @@ def test_a_plan_of_a_new_run_skips_what_the_run_it_replaces_sent(
     args = ["run", "lock.csv", "--base-url", url, "--new-run", "--yes"]
     plan = bulkops(*args, "--dry-run", env=env, cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
-    skips = "skipped, 0 requests: already sent 1 · sent, outcome unknown 1"
+    # Line 3's lock, left unknown, is found on the device: already sent too.
+    skips = "skipped, 0 requests: already sent 2"
     assert skips in plan.stdout, plan.stdout
     assert "2 to send" in plan.stdout, plan.stdout
     assert len(locks()) == sent
@@ -164,6 +165,31 @@ def test_a_plan_of_a_new_run_skips_what_the_run_it_replaces_sent(
     real = bulkops(*args, env=env, cwd=tmp_path)
     assert skips in real.stdout, real.stdout  # the plan said what the run did
     assert [e.device_id for e in locks()[sent:]] == macs[2:]
+
+
+def test_a_plan_checks_the_devices_an_earlier_run_left_unsettled(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    """A dry run works in a scratch store: it must see the tenant's unsettled sends too."""
+    sim, url, token = served
+    fleet = sim.fleet.devices  # type: ignore[attr-defined]
+    macs = sorted(i for i in fleet if fleet[i]["platform"] == "Mac")[:3]
+    rows = "".join(f"{m},lock\n" for m in macs)
+    (tmp_path / "lock.csv").write_text("device_id,action\n" + rows)
+    env = env_with_token(token)
+    first = bulkops("run", "lock.csv", "--base-url", url, "--yes", "-q", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(tmp_path / "bulkops.db") as db:  # every answer lost
+        db.execute("UPDATE items SET state = 'unknown'")
+    db.close()
+    (tmp_path / "again.csv").write_text("device_id,action,note\n" + rows.replace("\n", ",\n"))
+    locks = partial(sim.ledger.select, action="lock")  # type: ignore[attr-defined]
+    for command in (["plan"], ["run", "--yes"]):
+        again = bulkops(*command, "again.csv", "--base-url", url, env=env, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "skipped, 0 requests: already sent 3" in again.stdout, again.stdout
+        assert "0 to send" in again.stdout, again.stdout
+    assert len(locks()) == 3
 
 
 @pytest.mark.parametrize(

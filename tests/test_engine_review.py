@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import time
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -155,3 +157,51 @@ async def test_a_new_run_of_an_edited_file_never_erases_a_device_twice(
     per_device = Counter(e.device_id for e in posts())  # every POST, landed or refused
     assert set(per_device) == set(ids) - {ids[len(sent1)]}, per_device  # the unknown one
     assert set(per_device.values()) == {1}, per_device
+
+
+async def test_a_new_run_checks_a_device_before_resending_an_unsettled_lock(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    """Review: ``failed.csv`` of a run with unknown locks, run as it says, locked two Macs a
+    second time (the first locks had landed; their PINs were in no secrets.csv). A new run now
+    reads the commands of each device an earlier run left unsettled: found, it is skipped as
+    already sent and its PIN kept; not found, it is sent."""
+    ids = [d["device_id"] for d in macs(tenant)][:4]
+    first = write(tmp_path / "lock.csv", "device_id,action\n" + "".join(f"{i},lock\n" for i in ids))
+    config = tenant.config(tmp_path, options=RunOptions(concurrency=1))
+    locks = partial(tenant.sim.ledger.select, action="lock", method="POST")
+    store = Store(config.db_path)
+    try:
+        run1, _ = start_run(store, first, tenant=config.tenant)
+        assert (await drive(store, run1, config, on_engine=stop_after(2))).exit_code == 130
+        landed = {e.device_id for e in locks()}
+        assert len(landed) == 2
+        # As if every answer had been lost: two landed, two never left.
+        store._conn.execute(
+            "UPDATE items SET state = 'unknown', secret = NULL, sent_at = ? WHERE run_id = ?",
+            (time.time(), run1.run_id),
+        )
+        store._conn.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", (run1.run_id,))
+
+        retry = write(  # another file, the same rows, as failed.csv writes them
+            tmp_path / "failed.csv", first.read_text().replace(",lock\n", ",lock,retry\n")
+        )
+        retry.write_text(retry.read_text().replace("device_id,action\n", "device_id,action,note\n"))
+        run2, _ = start_run(store, retry, tenant=config.tenant)
+        result = await drive(store, run2, config)
+        assert result.plan is not None and result.plan.skips == {"already sent": 2}
+        assert result.exit_code == 0
+        rows = {r["device_id"]: r for r in store.results(run2.run_id)}
+    finally:
+        store.close()
+    assert Counter(e.device_id for e in locks()) == dict.fromkeys(ids, 1)  # each locked once
+    pins = {e.device_id: e.pin for e in locks()}
+    assert result.reports is not None and result.reports.secrets_csv is not None
+    with result.reports.secrets_csv.open(encoding="utf-8-sig", newline="") as fh:
+        kept = {r["device_id"]: r["secret"] for r in csv.DictReader(fh)}
+    assert kept == pins  # the two found on the devices, and the two sent now
+    for device in landed:
+        assert rows[device]["state"] == "skipped"
+        assert "DeviceLock found on the device" in rows[device]["error"]
+    for device in set(ids) - landed:
+        assert rows[device]["state"] == "succeeded"
