@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from bulkops.errors import (
 from bulkops.manifest import open_manifest
 from bulkops.planner import Plan, resolve_run
 from bulkops.report import ReportPaths, Summary, write_reports
-from bulkops.store import OUTCOMES, RunInfo, Store
+from bulkops.store import OUTCOMES, RunInfo, Store, note_run, runs_elsewhere
 from bulkops.store._lock import RunLock
 
 __all__ = [
@@ -43,6 +44,9 @@ __all__ = [
     "start_run",
     "tenant_error",
 ]
+
+
+log = logging.getLogger("bulkops")
 
 
 def default_state_dir() -> Path:
@@ -70,6 +74,10 @@ class JobConfig:
     def budget_path(self) -> Path:
         """The machine-wide send history this run shares with every other run."""
         return self.budget_db or default_state_dir() / "budget.db"
+
+    def runs_index(self) -> Path:
+        """Where every run's database is noted (beside the send history)."""
+        return self.budget_path().parent / "runs.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +141,14 @@ def start_run(
     default_action: str | None = None,
     new_run: bool = False,
     record_in: Store | None = None,
+    index: Path | None = None,
 ) -> tuple[RunInfo, bool]:
     """The run to work on: the unfinished run of this manifest content, or a new one.
 
     Returns ``(run, resumed)``.  A new run is validated whole before it is recorded, in
-    ``record_in`` when given (a plan's scratch store) and else in ``store``.
+    ``record_in`` when given (a plan's scratch store) and else in ``store``. With ``index``
+    (``JobConfig.runs_index()``) a new run is noted there, and refused while a run of the same
+    content for the tenant is recorded in another database (a plan only warns).
     """
     manifest = open_manifest(manifest_path, default_action=default_action)
     digest = manifest.sha256()
@@ -154,6 +165,9 @@ def start_run(
             return found, True
         if record_in is None:  # a plan only shows; a run must not resend what the other sent
             _refuse_a_changed_manifest(store, manifest_path, tenant)
+        if index is not None:
+            plan = record_in is not None or store.scratch
+            _refuse_a_run_elsewhere(index, store.path, digest, tenant, warn=plan)
     run = (record_in or store).create_run(
         manifest,
         manifest_path=str(manifest_path),
@@ -162,7 +176,33 @@ def start_run(
         tenant=tenant,
         options={"default_action": default_action} if default_action else {},
     )
+    if index is not None and record_in is None:
+        note_run(index, store.path, run)
     return run, False
+
+
+def _refuse_a_run_elsewhere(index: Path, db: Path, digest: str, tenant: str, *, warn: bool) -> None:
+    """This content already has a run for this tenant in another database (the default --db
+    is in the current folder): a new run here would send its rows again."""
+    for other in runs_elsewhere(index, db, sha256=digest, tenant=tenant):
+        if other.status == SUPERSEDED:
+            continue
+        if other.status == "done":
+            text = (
+                f"this manifest already ran to the end on {tenant} as run {other.run_id} in "
+                f"{other.db}; see it with `bulkops report {other.run_id} --db {other.db}`, or "
+                "pass --new-run to run it again with this database"
+            )
+        else:
+            text = (
+                f"run {other.run_id} of this manifest is unfinished in {other.db} "
+                f"({other.status}, {other.done}/{other.total} done); continue it with "
+                f"--db {other.db}, or pass --new-run to start it again with this database"
+            )
+        if warn:
+            log.warning("%s", text)
+            return
+        raise ConfigError(text)
 
 
 def _refuse_a_changed_manifest(store: Store, manifest_path: Path, tenant: str) -> None:

@@ -192,6 +192,68 @@ def test_a_plan_checks_the_devices_an_earlier_run_left_unsettled(
     assert len(locks()) == 3
 
 
+def test_the_same_command_in_another_folder_finds_the_run_instead_of_sending_again(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    """Review: the default --db is in the current folder, so the same command typed in another
+    folder (a new Terminal tab, cron in $HOME) started over and restarted 10 Macs again."""
+    sim, url, token = served
+    ids = write_job(tmp_path, sim, 4, "restart")
+    env = env_with_token(token)
+    args = ["run", str(tmp_path / "job.csv"), "--base-url", url, "-q"]
+    first = bulkops(*args, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    restarts = partial(sim.ledger.select, action="restart")  # type: ignore[attr-defined]
+    assert len(restarts()) == 4
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    again = bulkops(*args, env=env, cwd=elsewhere)
+    assert again.returncode == 2, again.stderr
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 1 and "this manifest already ran to the end" in lines[0], lines
+    assert f"in {tmp_path / 'bulkops.db'}" in lines[0] and "--new-run" in lines[0]
+    assert not (elsewhere / "bulkops.db").exists()  # refused before anything was kept
+
+    with sqlite3.connect(tmp_path / "bulkops.db") as db:  # as if it had stopped half way
+        db.execute("UPDATE runs SET status = 'interrupted'")
+        db.execute("UPDATE items SET state = 'pending' WHERE line > 3")
+    db.close()
+    unfinished = bulkops(*args, env=env, cwd=elsewhere)
+    assert unfinished.returncode == 2, unfinished.stderr
+    assert (
+        "is unfinished in" in unfinished.stderr and "(interrupted, 2/4 done)" in unfinished.stderr
+    )
+    assert f"--db {tmp_path / 'bulkops.db'}" in unfinished.stderr
+    plan = bulkops("plan", *args[1:-1], env=env, cwd=elsewhere)  # a plan only warns
+    assert plan.returncode == 0 and "is unfinished in" in plan.stderr, plan.stderr
+    forced = bulkops(*args, "--new-run", env=env, cwd=elsewhere)
+    assert forced.returncode in (0, 1), forced.stderr  # 1: "command already running" on some
+    assert [e.device_id for e in restarts()] == ids + ids  # sent again only when asked
+
+    # `resume RUN_ID` and `status RUN_ID` as printed, typed in the wrong folder: where it is.
+    with sqlite3.connect(tmp_path / "bulkops.db") as db:
+        (run_id,) = db.execute("SELECT run_id FROM runs").fetchone()
+    db.close()
+    for command in ("resume", "status", "report"):
+        lost = bulkops(command, run_id, env=env, cwd=elsewhere)
+        assert lost.returncode == 2, lost.stderr
+        assert f"run {run_id} is in {tmp_path / 'bulkops.db'}: pass --db" in lost.stderr
+
+
+def test_a_run_id_prefix_of_several_runs_lists_them() -> None:
+    """Review: `status 20261206-14` said "no run matches" when two runs matched."""
+    from bulkops.cli._common import no_such_run
+
+    runs = ["20261206-140001-aaaa", "20261206-141502-bbbb", "20261205-090000-cccc"]
+    error = str(no_such_run(Path("x.db"), "20261206-14", runs))
+    assert error == (
+        "'20261206-14' matches 2 runs in x.db (20261206-140001-aaaa, 20261206-141502-bbbb); "
+        "give more of the id"
+    )
+    assert "(runs: 20261206-140001-aaaa" in str(no_such_run(Path("x.db"), "2025", runs))
+
+
 @pytest.mark.parametrize(
     ("args", "env_token", "code", "fragment"),
     [

@@ -116,10 +116,40 @@ def refuse_token_flag(value: str | None) -> None:
         )
 
 
-def require_db(db: Path) -> None:
+def require_db(db: Path, run_id: str | None = None) -> None:
     """Refuse a ``--db`` that does not exist, rather than create an empty one to read."""
     if not db.exists():
-        raise ConfigError(f"{db}: no such database (pass --db PATH)")
+        hint = _look_elsewhere(db, run_id) or " (pass --db PATH)"
+        raise ConfigError(f"{db}: no such database{hint}")
+
+
+def no_such_run(db: Path, run_id: str, runs: list[str]) -> ConfigError:
+    """The error for a run id that names no single run of ``runs`` (the ids in ``db``)."""
+    matches = [r for r in runs if r.startswith(run_id)]
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+        return ConfigError(
+            f"{run_id!r} matches {len(matches)} runs in {db} ({shown}); give more of the id"
+        )
+    known = f" (runs: {', '.join(runs[:5])})" if runs else " (it holds no runs)"
+    hint = _look_elsewhere(db, run_id)
+    return ConfigError(f"no run {run_id!r} in {db}" + (hint or known))
+
+
+def _look_elsewhere(db: Path, run_id: str | None) -> str:
+    """``; run … is in OTHER: pass --db OTHER``, from the index of runs; else nothing."""
+    from bulkops.job import default_state_dir
+    from bulkops.store import databases_of_run
+
+    if run_id:
+        here = db.resolve()
+        index = default_state_dir() / "runs.jsonl"
+        others = [d for d in databases_of_run(index, run_id) if d != here]
+        if len(others) == 1:
+            return f"; run {run_id} is in {others[0]}: pass --db {others[0]}"
+        if others:
+            return f"; runs {run_id}… are in {', '.join(map(str, others))}: pass --db with one"
+    return ""
 
 
 def print_error(message: str) -> None:

@@ -6,10 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bulkops.cli._common import require_db, run_async
+from bulkops.cli._common import no_such_run, require_db, run_async
 from bulkops.cli._render import print_result
 from bulkops.cli._run import Approval, check_db_path, drive_with_signals, is_loopback_url
-from bulkops.errors import ConfigError
 
 if TYPE_CHECKING:
     from bulkops.job import JobConfig
@@ -26,7 +25,7 @@ def tenant_of_run(db: Path, run_id: str) -> tuple[str | None, str]:
     from bulkops.store import Store
 
     check_db_path(db)
-    require_db(db)
+    require_db(db, run_id)
     store = Store(db)
     try:
         run = _the_run(store, run_id, db)
@@ -39,8 +38,7 @@ def tenant_of_run(db: Path, run_id: str) -> tuple[str | None, str]:
 def _the_run(store: Store, run_id: str, db: Path) -> RunInfo:
     run = store.run(run_id)
     if run is None:
-        known = ", ".join(r.run_id for r in store.runs()[:5]) or "none"
-        raise ConfigError(f"no single run matches {run_id!r} in {db} (runs: {known})")
+        raise no_such_run(db, run_id, [r.run_id for r in store.runs()])
     return run
 
 
@@ -48,7 +46,7 @@ def resume_command(*, run_id: str, config: JobConfig, approval: Approval, as_jso
     """``bulkops resume RUN_ID``."""
     from bulkops.store import Store
 
-    require_db(config.db_path)
+    require_db(config.db_path, run_id)
     store = Store(config.db_path)
     try:
         run = _the_run(store, run_id, config.db_path)

@@ -325,6 +325,7 @@ def run_command(
             default_action=default_action,
             new_run=new_run,
             record_in=scratch if store is not scratch else None,
+            index=config.runs_index(),
         )
         if scratch is not None and not resumed:
             if store is not scratch:  # the rows a run it would replace sent are skipped

@@ -19,6 +19,7 @@ from bulkops.cli._common import (
     Tenant,
     TokenFile,
     TokenTrap,
+    no_such_run,
     out,
     refuse_token_flag,
     require_db,
@@ -41,14 +42,14 @@ def status(
     """Runs in a database and their progress."""
     from bulkops.store import Store
 
-    require_db(db)
+    require_db(db, run_id)
     store = Store(db)
     try:
         runs = store.runs() if run_id is None else [r for r in [store.run(run_id)] if r]
         if not runs:
-            raise ConfigError(
-                f"no run matches {run_id!r} in {db}" if run_id else f"{db} holds no runs"
-            )
+            if run_id is None:
+                raise ConfigError(f"{db} holds no runs")
+            raise no_such_run(db, run_id, [r.run_id for r in store.runs()])
         sending = _in_use(db)
         for r in runs:
             counts = store.counts(r.run_id)
@@ -96,12 +97,12 @@ def report(
     from bulkops.report import write_reports
     from bulkops.store import Store
 
-    require_db(db)
+    require_db(db, run_id)
     store = Store(db)
     try:
         run = store.run(run_id)
         if run is None:
-            raise ConfigError(f"no single run matches {run_id!r} in {db}")
+            raise no_such_run(db, run_id, [r.run_id for r in store.runs()])
         paths, summary = write_reports(store, run, out_dir or Path("reports") / run.run_id)
         parts = " · ".join(f"{k} {v}" for k, v in summary.outcomes.items())
         out.print(f"run {run.run_id}: {parts}")

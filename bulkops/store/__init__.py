@@ -2,16 +2,21 @@
 
 from bulkops.store._db import connect
 from bulkops.store._discard import discard_if_unused
+from bulkops.store._index import RunElsewhere, databases_of_run, note_run, runs_elsewhere
 from bulkops.store._scratch import scratch_store
 from bulkops.store._store import OUTCOMES, RunInfo, Store, WorkItem, new_run_id
 
 __all__ = [
     "OUTCOMES",
+    "RunElsewhere",
     "RunInfo",
     "Store",
     "WorkItem",
     "connect",
+    "databases_of_run",
     "discard_if_unused",
     "new_run_id",
+    "note_run",
+    "runs_elsewhere",
     "scratch_store",
 ]

@@ -80,6 +80,7 @@ class Store:
 
     def __init__(self, path: Path | str, *, linger_s: float = 0.02, scratch: bool = False) -> None:
         self.path = Path(path)
+        self.scratch = scratch  # a plan's throwaway database
         self._conn = connect(self.path, scratch=scratch)
         self._exec: ThreadPoolExecutor | None = None
         self._writer = Writer(self._commit, linger_s=linger_s)
