@@ -34,6 +34,7 @@ from bulkops.errors import (
     TransportError,
 )
 from bulkops.reconcile import read_secret, reconcile
+from bulkops.report import PERMISSION_MISSING
 from bulkops.retry import CircuitBreaker, ErrorKind, RetryPolicy, RetryQuota
 from bulkops.store import Store, WorkItem
 
@@ -132,10 +133,7 @@ class Sender:
                 self._store.release(self._run_id, item.line)
                 raise self._auth_abort(exc) from None
             except PermissionDenied:
-                why = (
-                    f"the API token lacks the permission {request.permission}; "
-                    "enable it in Access > API tokens"
-                )
+                why = f"{PERMISSION_MISSING} {request.permission}; enable it in Access > API tokens"
                 self._denied.setdefault(request.permission, why)
                 self._complete(item, Outcome("failed", 403, why))
                 return

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +25,7 @@ from bulkops.store import RunInfo, Store
 
 __all__ = [
     "DONE_SKIPS",
+    "PERMISSION_MISSING",
     "ReportPaths",
     "Summary",
     "neutralise",
@@ -101,6 +102,7 @@ class Summary:
     started_at: float | None
     finished_at: float | None
     secrets_not_read: int = 0  # applied (a Mac locked), its PIN not read back
+    failed_by: dict[str, int] = field(default_factory=dict)  # failed rows, by failure_kind()
 
     @property
     def attention(self) -> int:
@@ -137,6 +139,7 @@ class Summary:
             "total": self.total,
             "outcomes": self.outcomes,
             "not_applied": self.not_applied,
+            "failed_by": self.failed_by,
             "pins_not_read": self.secrets_not_read,
             "requests": self.requests,
             "rate_limited_429": self.rate_limited,
@@ -182,6 +185,7 @@ def _cell(value: Any) -> str:
 # was already so, or another row of the manifest sends it. The plan's --strict uses them too.
 # A row a run replaced by --new-run already sent (a lock, an erase) is done as well.
 ALREADY_SENT = "already sent"
+PERMISSION_MISSING = "the API token lacks the permission"  # a 403's error starts so
 DONE_SKIPS = ("already in target state", "duplicate", ALREADY_SENT)
 
 # The rows ``failed.csv`` lists: those that ended without their change. Rows not sent yet are not
@@ -197,8 +201,24 @@ def not_applied(state: str, error: str | None) -> str | None:
     return None if reason in DONE_SKIPS else reason
 
 
+def failure_kind(http_status: int | None, error: str | None) -> str:
+    """What a failed row's error comes to, to count them: the permission a 403 names, else
+    the HTTP status, else the error's first words."""
+    text = error or "failed"
+    if text.startswith(PERMISSION_MISSING):
+        return text.split(";", 1)[0]
+    if http_status:
+        return f"HTTP {http_status}"
+    return text.split(" (", 1)[0].split(";", 1)[0][:60]
+
+
 def summarize(
-    store: Store, run: RunInfo, unapplied: dict[str, int], *, secrets_not_read: int = 0
+    store: Store,
+    run: RunInfo,
+    unapplied: dict[str, int],
+    *,
+    secrets_not_read: int = 0,
+    failed_by: dict[str, int] | None = None,
 ) -> Summary:
     """The summary of a run from the store; ``unapplied`` counts rows not applied, by reason."""
     counts = store.counts(run.run_id)
@@ -218,6 +238,7 @@ def summarize(
         started_at=run.started_at,
         finished_at=run.finished_at,
         secrets_not_read=secrets_not_read,
+        failed_by=failed_by or {},
     )
 
 
@@ -237,6 +258,7 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
     n_retry = n_secret = n_unread = 0
     outcomes: Counter[str] = Counter()
     unapplied: Counter[str] = Counter()
+    failed_by: Counter[str] = Counter()
     with (
         _private(paths.results_csv) as rcsv,
         _private(paths.results_jsonl, text=False) as rjsonl,
@@ -250,6 +272,8 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
                 else "pending"
             )
             outcomes[outcome] += 1
+            if outcome == "failed":
+                failed_by[failure_kind(row["http_status"], row["error"])] += 1
             writer.writerow(
                 [
                     row["line"],
@@ -292,7 +316,13 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
         failed_path.unlink()  # nothing left to re-run
     if secrets is None and secrets_path.exists():
         secrets = secrets_path  # written by an earlier pass; the db no longer holds the PINs
-    summary = summarize(store, run, dict(unapplied.most_common()), secrets_not_read=n_unread)
+    summary = summarize(
+        store,
+        run,
+        dict(unapplied.most_common()),
+        secrets_not_read=n_unread,
+        failed_by=dict(failed_by.most_common()),
+    )
     with _private(paths.summary_json, text=False) as fh:
         fh.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     return (

@@ -136,6 +136,16 @@ def print_not_done(s: Summary, reports: ReportPaths, *, replaced_by: str | None 
             f"{reports.results_csv}): a Mac's PIN is in the Iru web console; iPhones and iPads "
             "have none"
         )
+    if failed := s.outcomes.get("failed", 0):
+        from bulkops.report import PERMISSION_MISSING
+
+        kinds = list(s.failed_by.items())
+        why = " · ".join(f"{k} {n}" for k, n in kinds[:4]) + (" · …" if len(kinds) > 4 else "")
+        where = f": see {reports.failed_csv}, to fix and run" if reports.failed_csv else ""
+        out.print(f"{count_of(failed, 'row')} failed" + (f" ({why})" if why else "") + where)
+        for kind, _ in kinds:
+            if kind.startswith(PERMISSION_MISSING):
+                out.print(f"{kind}: enable it in Access > API tokens, then run failed.csv")
     if s.not_applied:
         why = " · ".join(f"{k} {n}" for k, n in s.not_applied.items())
         n = sum(s.not_applied.values())
