@@ -226,8 +226,8 @@ class Sender:
         if self._breaker.tripped() and self._stop.reason is None:
             self._stop.abort(
                 RunAborted(
-                    f"paused: {self._breaker.reason}; the API looks degraded. "
-                    "Run the same command later to resume.",
+                    f"the API looks degraded ({self._breaker.reason}); paused: run the same "
+                    "command later to resume",
                     exit_code=EXIT_ABORTED,
                 )
             )

@@ -148,7 +148,8 @@ class Inventory:
         pages = math.ceil((self.total_devices or 10**9) / PAGE)
         if pages - 1 <= wanted:
             await self.sweep()
-            return f"inventory sweep: {pages} requests for {len(self._by_id)} devices"
+            asked = "1 request" if pages == 1 else f"{pages} requests"
+            return f"inventory sweep: {asked} for {len(self._by_id)} devices"
         rows = "1 row" if wanted == 1 else f"{wanted} rows"
         return f"per-row lookups: {rows} on a tenant of {self.total_devices} devices"
 

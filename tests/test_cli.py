@@ -264,8 +264,8 @@ def test_a_run_id_prefix_of_several_runs_lists_them() -> None:
         (["run", "job.csv", "--window", "late"], True, 2, "--window"),
         (["run", "job.csv", "--base-url", "http://example.com"], True, 2, "plain http"),
         (["run", "bad.csv"], True, 2, "bad.csv:3:"),
-        (["run", "lock.csv"], True, 2, "Pass --yes to confirm"),
-        (["run", "off.csv"], True, 2, "This run will shutdown on 1 device"),  # no power-on by MDM
+        (["run", "lock.csv"], True, 2, "pass --yes to confirm"),
+        (["run", "off.csv"], True, 2, "this run would send shutdown to 1 device"),  # no power-on
         (["resume", "nope"], True, 2, "bulkops.db: no such database"),
         (["plan", "job.csv", "--out", "job.csv/sub"], True, 2, "job.csv/sub: Not a directory"),
         (["run", "job.csv", "--db", "job.csv"], True, 2, "--db job.csv looks like a manifest"),

@@ -269,7 +269,7 @@ def test_destructive_bulk_above_the_limit_is_refused_even_with_yes() -> None:
 
 
 def test_destructive_work_needs_yes_when_nobody_can_answer() -> None:
-    with pytest.raises(ConfigError, match=r"lock on 3 devices in tenant acme\.api\.kandji\.io"):
+    with pytest.raises(ConfigError, match=r"send lock to 3 devices in tenant acme\.api\.kandji"):
         approve(plan_with(3), options=RunOptions(), approval=Approval(quiet=True))
 
 

@@ -64,6 +64,7 @@ def job_config(
     from bulkops.credentials import foreign_host_warning, load_token, resolve_tenant, tenant_of
     from bulkops.engine import RunOptions
     from bulkops.job import JobConfig
+    from bulkops.profiles import TENANT_CAP_PER_HOUR
     from bulkops.redact import remember
 
     url, profile = resolve_tenant(
@@ -103,9 +104,6 @@ def job_config(
         budget_db=budget_db,
         options=RunOptions(concurrency=concurrency, resend_unknown=resend_unknown),
     )
-
-
-TENANT_CAP_PER_HOUR = 10_000
 
 
 def check_db_path(db: Path) -> None:
@@ -180,12 +178,15 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
             f"--max-destructive {total} if that is what you mean (nothing was sent)"
         )
     if total:
-        what = ", ".join(f"{a} on {count_of(n, 'device')}" for a, n in plan.destructive.items())
-        line = f"This run will {what} in tenant {plan.run.tenant}."
+        what = ", ".join(f"{a} to {count_of(n, 'device')}" for a, n in plan.destructive.items())
+        line = f"This run will send {what} in tenant {plan.run.tenant}."
         if approval.yes:
             err.print(line + " (confirmed by --yes)")
         elif not is_interactive():
-            raise ConfigError(f"{line} Pass --yes to confirm (nobody is at the terminal to ask)")
+            raise ConfigError(
+                f"this run would send {what} in tenant {plan.run.tenant}: pass --yes to confirm "
+                "(nobody is at the terminal to ask; nothing was sent)"
+            )
         else:
             name = plan.run.tenant.split(".", 1)[0]
             # The event loop is blocked in the prompt and cannot see its own SIGINT handler:

@@ -178,7 +178,7 @@ async def test_cli_run_with_odd_answers_prints_no_traceback(tmp_path: Path) -> N
     # 1: some rows failed or are unknown; 3: the breaker paused a run this degraded.
     assert proc.returncode in (0, 1, 3), text
     if proc.returncode == 3:
-        assert err.decode().splitlines()[-1].startswith("stopped: paused: "), text
+        assert err.decode().splitlines()[-1].startswith("stopped: the API looks degraded ("), text
     assert "Traceback" not in text, text
     assert "reports:" in out.decode(), text
     assert sum(1 for e in sim.ledger.entries if e.fault and e.fault.startswith("odd:")) >= 5
