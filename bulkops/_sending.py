@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ __all__ = ["Outcome", "Sender", "read_back_mismatch"]
 
 log = logging.getLogger("bulkops")
 
-_ALREADY_QUEUED = "command already running"
+# 400 answers saying the device already has the command pending, or is already so (the API's
+# "Command already running", "This device is already locked.", "… is already pending …").
+_ALREADY = re.compile(r"\balready (?:running|pending|locked)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +152,12 @@ class Sender:
                     if await self._retry(item, action, "5xx", attempt, exc):
                         continue
                     return
-                if _ALREADY_QUEUED in exc.detail.lower() and action.safe_to_repeat:
-                    self._complete(
-                        item, Outcome("succeeded", exc.status, "already queued on the device")
-                    )
-                else:
+                if exc.status != 400 or not _ALREADY.search(exc.detail):
                     self._complete(item, Outcome("failed", exc.status, exc.detail))
-                return
+                    return
+                # Queued already (by an earlier send or someone else), or done: the device does
+                # what the row asks. A lock's PIN is read back as after a lost answer.
+                reply, landed = Reply(exc.status, None, {}), f"already on the device: {exc.detail}"
             except TransportError as exc:
                 kind: ErrorKind = "reset_after_send" if exc.maybe_applied else "connect"
                 if exc.timed_out:

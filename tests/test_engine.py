@@ -163,20 +163,15 @@ async def test_pins_leave_the_database_once_secrets_csv_holds_them(
 async def test_failures_are_reported_per_row_and_failed_csv_reruns_them(
     tenant: Tenant, tmp_path: Path
 ) -> None:
-    import aiohttp
-
-    mac, locked = devices(tenant, "Mac")[:2]
+    mac = devices(tenant, "Mac")[0]
+    gone = "0a1b2c3d-0000-4000-8000-00000000dead"  # deleted since the sheet was made
     tv = devices(tenant, "AppleTV")[0]
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tenant.token}"}) as s:
-        url = f"{tenant.url}/api/v1/devices/{locked['device_id']}/action/lock"
-        async with s.post(url) as resp:
-            assert resp.status == 200
     before = len(tenant.sim.ledger)
     manifest = write(
         tmp_path / "job.csv",
         "device_id,serial_number,action\n"
         f"{mac['device_id']},,blankpush\n"
-        f"{locked['device_id']},,lock\n"  # already locked → the server says 400
+        f"{gone},,blankpush\n"  # the server says 404
         f"{tv['device_id']},,clearpasscode\n"  # not on Apple TV → skipped before any write
         ",ZZZZ0000ZZZZ,blankpush\n",  # not enrolled → skipped
     )
@@ -186,8 +181,8 @@ async def test_failures_are_reported_per_row_and_failed_csv_reruns_them(
     assert result.reports is not None
     rows = {int(r["line"]): r for r in read_csv(result.reports.results_csv)}
     assert rows[2]["outcome"] == "succeeded"
-    assert rows[3]["outcome"] == "failed" and rows[3]["http_status"] == "400"
-    assert "already locked" in rows[3]["error"]
+    assert rows[3]["outcome"] == "failed" and rows[3]["http_status"] == "404"
+    assert "device not found" in rows[3]["error"]
     assert rows[4]["outcome"] == "skipped" and rows[4]["error"].startswith("ineligible")
     assert rows[5]["outcome"] == "skipped" and rows[5]["error"].startswith("not found")
     sent = tenant.sim.ledger.entries[before:]
@@ -195,7 +190,7 @@ async def test_failures_are_reported_per_row_and_failed_csv_reruns_them(
     assert result.reports.failed_csv is not None
     again = read_csv(result.reports.failed_csv)  # every row that did not get its change
     assert [(r["device_id"], r["serial_number"], r["action"]) for r in again] == [
-        (locked["device_id"], "", "lock"),
+        (gone, "", "blankpush"),
         (tv["device_id"], "", "clearpasscode"),
         ("", "ZZZZ0000ZZZZ", "blankpush"),
     ]
@@ -532,3 +527,28 @@ async def test_pins_of_every_pass_stay_in_secrets_csv(tenant: Tenant, tmp_path: 
     pins = {int(r["line"]): r["secret"] for r in read_csv(first.reports.secrets_csv)}
     assert sorted(pins) == [2, 3, 4, 5]
     assert sorted(pins.values()) == sorted(tenant.sim.ledger.pins())
+
+
+async def test_a_command_already_pending_or_done_on_the_device_is_not_a_failure(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    """Review: a restart already queued ("Command already running") or a Mac already locked
+    ("This device is already locked.") counted as failed, went to failed.csv, and running that
+    queued the command once more. The device does what the row asks: succeeded, saying so, and
+    a lock's PIN read back."""
+    macs = [d["device_id"] for d in devices(tenant, "Mac")[:3]]
+    rows = "".join(f"{m},restart\n" for m in macs[:2]) + f"{macs[2]},lock\n"
+    first = write(tmp_path / "a.csv", "device_id,action\n" + rows)
+    again = write(tmp_path / "b.csv", "device_id,action,note\n" + rows.replace("\n", ",again\n"))
+    done = await run_job(tenant, tmp_path / "1", first)
+    assert done.exit_code == 0
+    result = await run_job(tenant, tmp_path / "2", again)
+    assert result.exit_code == 0 and result.summary is not None
+    assert result.summary.outcomes["succeeded"] == 3
+    assert result.reports is not None
+    notes = {r["action"]: r["error"] for r in read_csv(result.reports.results_csv)}
+    assert notes["restart"] == "already on the device: Command already running"
+    assert notes["lock"] == "already on the device: This device is already locked."
+    pins = [e.pin for e in tenant.sim.ledger.select(action="lock", method="POST") if e.pin]
+    assert result.reports.secrets_csv is not None
+    assert [r["secret"] for r in read_csv(result.reports.secrets_csv)] == pins
