@@ -228,7 +228,7 @@ def test_the_same_command_in_another_folder_finds_the_run_instead_of_sending_aga
     plan = bulkops("plan", *args[1:-1], env=env, cwd=elsewhere)  # a plan only warns
     assert plan.returncode == 0 and "is unfinished in" in plan.stderr, plan.stderr
     forced = bulkops(*args, "--new-run", env=env, cwd=elsewhere)
-    assert forced.returncode in (0, 1), forced.stderr  # 1: "command already running" on some
+    assert forced.returncode == 0, forced.stderr  # "Command already running": queued, not failed
     assert [e.device_id for e in restarts()] == ids + ids  # sent again only when asked
 
     # `resume RUN_ID` and `status RUN_ID` as printed, typed in the wrong folder: where it is.

@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from bulkops.cli._run import Approval, approve
@@ -298,18 +297,16 @@ async def test_strict_lets_a_row_pasted_twice_through(big: Tenant, tmp_path: Pat
     approve(result.plan, options=RunOptions(), approval=Approval(strict=True, quiet=True))
 
 
-async def lock_first(tenant: Tenant, devices: list[dict[str, Any]]) -> None:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tenant.token}"}) as s:
-        for d in devices:
-            async with s.post(f"{tenant.url}/api/v1/devices/{d['device_id']}/action/lock") as r:
-                assert r.status == 200
+def gone(n: int) -> list[str]:
+    """Device ids deleted since the sheet was made: a blank push to one fails with a 404."""
+    return [f"0a1b2c3d-0000-4000-8000-{i:012x}" for i in range(n)]
 
 
 async def test_a_failing_canary_stops_the_run_before_the_rest(big: Tenant, tmp_path: Path) -> None:
-    macs = unique_macs(big)[:30]
-    await lock_first(big, macs[2:3])  # the third canary item will fail: already locked
+    ids = [d["device_id"] for d in unique_macs(big)[:30]]
+    ids[2] = gone(1)[0]  # the third canary item will fail
     before = len(writes(big))
-    text = "device_id,action\n" + "".join(f"{d['device_id']},lock\n" for d in macs)
+    text = "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids)
     result = await go(big, tmp_path, write(tmp_path / "c.csv", text), canary=5, concurrency=2)
 
     assert result.exit_code == 3 and result.stopped and "canary" in result.stopped
@@ -318,10 +315,9 @@ async def test_a_failing_canary_stops_the_run_before_the_rest(big: Tenant, tmp_p
 
 
 async def test_failure_rate_above_the_limit_stops_the_run(big: Tenant, tmp_path: Path) -> None:
-    macs = unique_macs(big)[:60]
-    await lock_first(big, macs[:40])
+    ids = gone(40) + [d["device_id"] for d in unique_macs(big)[:20]]
     before = len(writes(big))
-    text = "device_id,action\n" + "".join(f"{d['device_id']},lock\n" for d in macs)
+    text = "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids)
     result = await go(
         big, tmp_path, write(tmp_path / "f.csv", text), max_failure_rate=50.0, concurrency=2
     )
