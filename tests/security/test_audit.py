@@ -51,7 +51,7 @@ async def test_a_typed_confirmation_is_recorded_as_typed(
     text = "device_id,action\n" + "".join(f"{d['device_id']},lock\n" for d in macs(tenant)[:2])
     log = await drive(tenant, tmp_path, text, run_cli.Approval(quiet=True))
     start, end = read_audit(log)
-    assert len(asked) == 1 and "lock on 2 devices" in asked[0]
+    assert len(asked) == 1 and "send lock to 2 devices" in asked[0]
     assert start["confirmed_by"] == "typed" and start["destructive"] == {"lock": 2}
     assert end["outcomes"]["succeeded"] == 2 and end["exit_code"] == 0
 
