@@ -968,3 +968,40 @@ def _connected_to(port: int) -> bool:
                 if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
                     return True
     return False
+
+
+def test_without_a_terminal_progress_is_a_timestamped_line_a_minute(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Review: run from cron or into a log file, a 10-minute migration wrote its plan and then
+    nothing until the end. Without a terminal, progress is one line a minute, in UTC."""
+    from collections import Counter
+
+    from bulkops.cli._render import Renderer
+    from bulkops.engine import Progress
+
+    p = Progress(run_id="20261206-150000-abcd", total=1993)
+    p.counts = Counter(succeeded=480, failed=2, skipped=18)
+    p.requests, p.window_left, p.eta_s = 520, 8400, 312.0
+    with Renderer(quiet=False, log_every_s=3600.0) as render:
+        render(p)  # within the first interval: a short run logs no progress
+    assert capsys.readouterr().err == ""
+    with Renderer(quiet=False, log_every_s=0.0) as render:
+        render(p)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ 20261206-150000-abcd: 500/1993 done · ok 480 · "
+        r"failed 2 · skipped 18 · unknown 0 · requests 520 \(429s 0\) · window left 8400 · "
+        r"ETA 5m 12s",
+        lines[0],
+    ), lines[0]
+    with Renderer(quiet=False, log_every_s=0.0) as render:
+        render(p)
+        p.note = "canary: waiting for the first 5 items"
+        render(p)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and lines[1].endswith("· canary: waiting for the first 5 items")
+    with Renderer(quiet=True, log_every_s=0.0) as render:
+        render(p)
+    assert capsys.readouterr().err == ""

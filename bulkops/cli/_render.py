@@ -170,14 +170,19 @@ def print_not_done(s: Summary, reports: ReportPaths, *, replaced_by: str | None 
             )
 
 
-class Renderer:
-    """Live progress on stderr with rich; silent when stderr is not a terminal."""
+LOG_EVERY_S = 60.0  # without a terminal (cron, a pipe, a log file): one progress line a minute
 
-    def __init__(self, *, quiet: bool) -> None:
+
+class Renderer:
+    """Live progress on stderr: a rich line on a terminal, else a timestamped line a minute."""
+
+    def __init__(self, *, quiet: bool, log_every_s: float = LOG_EVERY_S) -> None:
         self._bar: RichProgress | None = None
         self._task: TaskID | None = None
+        self._log_every_s = None if quiet or err.is_terminal else log_every_s
+        self._logged_at = time.monotonic()  # a run shorter than that logs no progress at all
         if quiet or not err.is_terminal:
-            return  # nothing to show: rich.progress is not even imported
+            return  # no live line: rich.progress is not even imported
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
         from rich.progress import Progress as RichProgress
 
@@ -199,6 +204,8 @@ class Renderer:
             self._bar.stop()
 
     def __call__(self, p: Progress) -> None:
+        if self._log_every_s is not None:
+            self._log(p)
         if self._bar is None or self._task is None:
             return
         if not self._bar.live.is_started:
@@ -215,3 +222,22 @@ class Renderer:
         if p.paused_s > 0 and not p.note:
             detail += f" · paused by a 429 for {human_s(p.paused_s)}"
         self._bar.update(self._task, total=p.total, completed=p.done, detail=detail)
+
+    def _log(self, p: Progress) -> None:
+        """One line for a log file, at most every ``log_every_s``, with the time in UTC."""
+        now = time.monotonic()
+        if self._log_every_s is None or now - self._logged_at < self._log_every_s:
+            return
+        self._logged_at = now
+        c = p.counts
+        line = (
+            f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())} {p.run_id}: {p.done}/{p.total}"
+            f" done · ok {c['succeeded']} · failed {c['failed']} · skipped {c['skipped']} · "
+            f"unknown {c['unknown']} · requests {p.requests} (429s {p.rate_limited}) · "
+            f"window left {p.window_left} · ETA {human_s(p.eta_s)}"
+        )
+        if p.note:
+            line += f" · {p.note}"
+        elif p.paused_s > 0:
+            line += f" · paused by a 429 for {human_s(p.paused_s)}"
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
