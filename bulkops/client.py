@@ -36,11 +36,14 @@ from bulkops.errors import (
 )
 from bulkops.retry import backoff_s
 
-__all__ = ["USER_AGENT", "Connection", "KandjiClient", "Reply", "check_base_url"]
+__all__ = ["READ_ATTEMPTS", "USER_AGENT", "Connection", "KandjiClient", "Reply", "check_base_url"]
 
 log = logging.getLogger("bulkops")
 
 USER_AGENT = f"bulkops/{__version__}"
+# Tries per read: a sweep of 10 pages through 30% of 5xx fails with 3 (~24% of the time), with 5
+# it fails ~2% of the time, for at most 6 s more of backoff per read.
+READ_ATTEMPTS = 5
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -238,7 +241,11 @@ class KandjiClient:
                 await after_refusal()
 
     async def read(
-        self, path: str, *, params: Mapping[str, str | int] | None = None, attempts: int = 3
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        attempts: int = READ_ATTEMPTS,
     ) -> Reply:
         """GET with retries: a read is always safe to repeat (5xx, resets, garbled bodies)."""
         attempt = 0

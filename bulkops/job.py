@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bulkops._replaced import SUPERSEDED, replacing_run, runs_of_file, supersede
 from bulkops.budget import Budget, BudgetConfig, Rate, SendHistory
-from bulkops.client import Connection, KandjiClient
+from bulkops.client import READ_ATTEMPTS, Connection, KandjiClient
 from bulkops.engine import EXIT_ABORTED, EXIT_FAILED, Engine, Progress, RunOptions
 from bulkops.errors import (
     ApiError,
@@ -114,8 +114,8 @@ def tenant_error(exc: ApiError, base_url: str, *, answered: bool) -> RunAborted:
         )
     elif isinstance(exc, TransportError | ServerError):  # it answered before: a passing fault
         why = (
-            f"reading the tenant at {base_url} failed on every try ({exc}), although the host "
-            "answers: likely a passing fault; run the same command again"
+            f"reading the tenant at {base_url} failed {READ_ATTEMPTS} times in a row ({exc}), "
+            "although the host answers: likely a passing fault; run the same command again"
         )
     else:
         why = f"could not read the tenant at {base_url}: {exc}"
