@@ -4,11 +4,12 @@ A header is matched ignoring case, spaces, underscores, hyphens and dots, so ``S
 ``SERIAL_NUMBER`` and ``serial-number`` are all ``serial_number``. Aliases: ``serial``,
 ``serial no`` and ``sn`` mean ``serial_number``; ``id`` means ``device_id``; ``email`` and
 ``user email`` mean ``user``; ``tag`` means ``tags``; ``blueprint name`` means ``blueprint``;
-``phone`` means ``phone_number``.
+``phone`` means ``phone_number``; ``new name`` means ``device_name``.
 
 Informational columns are read and ignored: ``note``, ``comment``, ``name``, ``platform`` (and their
-plurals), and any column whose header starts with ``#`` — rename a column ``#model`` to keep it in
-the sheet. JSON keys are not normalised: they are written by programs, so they must be exact.
+plurals), ``old name`` and ``current name``, and any column whose header starts with ``#`` —
+rename a column ``#model`` to keep it in the sheet. JSON keys are not normalised: they are
+written by programs, so they must be exact.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ SERIAL_NUMBER: Final = "serial_number"
 ACTION: Final = "action"
 ID_COLUMNS: Final = (DEVICE_ID, SERIAL_NUMBER)
 INFO_COLUMNS: Final = frozenset(
-    {"note", "notes", "comment", "comments", "name", "platform", "platforms"}
+    {
+        *("note", "notes", "comment", "comments", "name", "platform", "platforms"),
+        *("old_name", "current_name"),  # a rename sheet's old names: for the reader's eyes
+    }
 )
 PARAM_NAMES: Final = frozenset(p.name for a in ACTIONS.values() for p in a.params)
 
@@ -51,6 +55,8 @@ _ALIASES = {
     "tag": "tags",
     "blueprintname": "blueprint",
     "phone": "phone_number",
+    "newname": "device_name",  # a rename sheet's "New Name"
+    "newdevicename": "device_name",
 }
 _SEPARATORS = re.compile(r"[\s_\-.]+")
 _SPACES = re.compile(r"\s+")

@@ -13,7 +13,8 @@ A value is a CSV cell (always text) or a JSON value. Text is trimmed first. Then
   6 digits       exactly six digits, kept as text; a JSON integer of six digits is accepted
   UUID           8-4-4-4-12 hex digits in any case, returned in lower case
   tags           several tags in one cell separated by ``;`` (``Finance; London``), or a
-                 JSON list of strings; each tag is text; duplicates are dropped
+                 JSON list of strings; each tag is text; duplicates are dropped; a comma in a
+                 cell (``vip,finance``) is refused: it meant two tags
   blueprint name non-empty text
   user           a UUID (returned in lower case) or an email address
   ============== ===========================================================================
@@ -220,6 +221,13 @@ def _uuid(param: Param, text: str) -> str:
 
 
 def _tags(param: Param, text: str) -> tuple[str, ...]:
+    if "," in text:  # "vip,finance" quoted in a CSV cell: meant as two tags, not one
+        fixed = TAG_SEPARATOR.join(t.strip() for t in text.split(","))
+        raise Invalid(
+            f"{quote(text)} holds a comma",
+            f"tags in one cell are separated by ';': write {quote(fixed)}; a tag name with a "
+            "comma is refused as a likely mistake",
+        )
     return _tag_list(param, text.split(TAG_SEPARATOR))
 
 

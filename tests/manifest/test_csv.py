@@ -156,3 +156,13 @@ def test_an_open_quote_is_found_on_its_own_line_inside_a_long_record(tmp_path: P
     )
     exc = error(write(tmp_path, "m.csv", text))
     assert exc.line == 5 and "never closed" in exc.message
+
+
+def test_a_rename_sheet_reads_old_name_as_a_note_and_new_name_as_the_device_name(
+    tmp_path: Path,
+) -> None:
+    """Review: an old-name/new-name sheet met "unknown column 'New Name' (did you mean
+    'user_name'?)". "New Name" is the device_name; "Old Name" is kept for the reader's eyes."""
+    text = f"Serial Number,Old Name,New Name\n{SERIAL},Zoë’s MacBook,NYC-0001\n"
+    path = write(tmp_path, "rename.csv", text)
+    assert read(path, default_action="setname") == [item(2, "setname", device_name="NYC-0001")]
