@@ -103,7 +103,10 @@ def _check_lostmode(params: Mapping[str, Any]) -> str | None:
 def _check_update(params: Mapping[str, Any]) -> str | None:
     fields = ("blueprint_id", "blueprint", "user", "asset_tag", "tags")
     if not any(f in params for f in fields):
-        return "update needs at least one of " + ", ".join(fields)
+        return (
+            "update needs at least one of " + ", ".join(fields) + " filled in: a blank value "
+            "leaves a field alone (CLEAR! or null clears it)"
+        )
     if "blueprint_id" in params and "blueprint" in params:
         return "give blueprint_id or blueprint (a name), not both"
     if ("blueprint_id" in params and params["blueprint_id"] is None) or (

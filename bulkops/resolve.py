@@ -166,7 +166,7 @@ class Resolver:
             elif p.kind is ParamKind.USER_REF and "@" in value:
                 users = await self._inv.user_id(value)
                 if not users:
-                    raise LookupError(f"not found: no user has the email {value}")
+                    raise LookupError(f"user not found: no user has the email {value}")
                 out[p.name] = users[0]
         return out
 

@@ -551,3 +551,23 @@ async def test_an_ade_record_is_compared_like_an_enrolled_device(
     reason = rows(third.reports.results_csv)[2]["error"]
     assert "awaiting Automated Device Enrollment" in reason and "not tags" in reason, reason
     assert len(writes(big)) == 1
+
+
+async def test_an_unknown_email_is_a_user_not_found_not_a_device(
+    big: Tenant, tmp_path: Path
+) -> None:
+    """Review: a row whose user email the tenant does not have was skipped as "not found 1",
+    which reads as the device not being found."""
+    mac, other = unique_macs(big)[:2]
+    user = next(iter(big.sim.fleet.users.values()))["email"]
+    text = (
+        "serial_number,action,user\n"
+        f"{mac['serial_number']},update,nobody@example.com\n"
+        f"{other['serial_number']},update,{user}\n"
+    )
+    result = await go(big, tmp_path, write(tmp_path / "u.csv", text))
+    assert result.reports is not None and result.summary is not None
+    out = rows(result.reports.results_csv)
+    assert out[2]["error"] == "user not found: no user has the email nobody@example.com"
+    assert result.summary.not_applied == {"user not found": 1}
+    assert out[3]["outcome"] == "succeeded"
