@@ -19,7 +19,7 @@ from bulkops.errors import ConfigError
 from bulkops.inventory import PAGE, Inventory
 from bulkops.manifest._columns import suggest
 
-__all__ = ["Selection", "select_devices", "write_selection"]
+__all__ = ["Selection", "select_devices", "to_fill", "write_selection"]
 
 WHERE_FIELDS = ("device_name", "model", "os_version", "asset_tag", "serial_number", "user_email")
 
@@ -101,24 +101,28 @@ async def select_devices(
         offset += PAGE
 
 
+def to_fill(action: str) -> list[str]:
+    """The parameter columns of ``action`` a selection leaves blank and a run needs filled."""
+    act = ACTIONS[action]
+    required = [p.name for p in act.params if p.required]
+    return required or ([p.name for p in act.params] if act.check is not None else [])
+
+
 async def write_selection(
     client: KandjiClient, selection: Selection, *, action: str, out: Path
 ) -> int:
     """Write the selected devices as a manifest for ``action``; returns how many.
 
-    Nothing is written when no device matches (``out`` keeps what it held).
+    The action's parameters are blank columns (:func:`to_fill` says which a run needs); the
+    device's name and platform are in ``note``. Nothing is written when no device matches
+    (``out`` keeps what it held).
     """
     if action not in ACTIONS:
         raise ConfigError(
             f"--action {action!r}: not an action; {suggest(action, ACTIONS)}"
             "`bulkops actions` lists them"
         )
-    required = [p.name for p in ACTIONS[action].params if p.required]
-    if required:
-        raise ConfigError(
-            f"--action {action} needs {', '.join(required)} per row; select with another action "
-            "and fill the column in, or write the manifest yourself"
-        )
+    params = [p.name for p in ACTIONS[action].params]  # blank columns, to fill in by hand
     from bulkops.report import neutralise
 
     tmp = out.with_name(out.name + ".partial")
@@ -128,11 +132,12 @@ async def write_selection(
         # rows are written as pages arrive: a small local write per page, not worth a thread
         with open(fd, "w", encoding="utf-8-sig", newline="") as fh:  # noqa: ASYNC230 (Excel BOM)
             writer = csv.writer(fh)
-            writer.writerow(["device_id", "serial_number", "action", "note"])
+            writer.writerow(["device_id", "serial_number", "action", *params, "note"])
+            blanks = [""] * len(params)
             async for device in select_devices(client, selection):
                 name = f"{device.get('device_name', '')} ({device.get('platform', '')})"
                 serial = device.get("serial_number", "")
-                writer.writerow([device["device_id"], serial, action, neutralise(name)])
+                writer.writerow([device["device_id"], serial, action, *blanks, neutralise(name)])
                 count += 1
         if count:
             tmp.replace(out)  # a half-written manifest never appears under the final name

@@ -386,7 +386,7 @@ async def test_select_writes_a_manifest_of_exactly_the_matching_devices(
 ) -> None:
     from bulkops.budget import Budget, BudgetConfig, Rate
     from bulkops.client import Connection, KandjiClient
-    from bulkops.select import Selection, write_selection
+    from bulkops.select import Selection, to_fill, write_selection
 
     want = sorted(
         d["device_id"]
@@ -413,9 +413,25 @@ async def test_select_writes_a_manifest_of_exactly_the_matching_devices(
         assert run.total == n
     finally:
         store.close()
-    with pytest.raises(ConfigError, match="needs device_name"):
-        async with KandjiClient(Connection(big.url, big.token), budget=budget) as client:
-            await write_selection(client, Selection(platform="Mac"), action="setname", out=out)
+    # Review: an action with parameters refused (setname) or wrote a sheet that could not run
+    # (update). The parameters are now blank columns to fill in, the name beside them.
+    assert to_fill("blankpush") == [] and to_fill("setname") == ["device_name"]
+    assert "asset_tag" in to_fill("update")
+    async with KandjiClient(Connection(big.url, big.token), budget=budget) as client:
+        await write_selection(client, Selection(platform="Mac"), action="setname", out=out)
+    sheet = rows_by_order(out)
+    assert list(sheet[0]) == ["device_id", "serial_number", "action", "device_name", "note"]
+    assert {r["device_name"] for r in sheet} == {""}
+    named = sheet[0]["note"].rsplit(" (", 1)[0]
+    assert named == big.sim.fleet.devices[sheet[0]["device_id"]]["device_name"]
+    text = out.read_text(encoding="utf-8-sig").replace(",setname,,", ",setname,NYC-1,", 1)
+    out.write_text(text)
+    store = Store(tmp_path / "sel2.db")
+    try:
+        with pytest.raises(ManifestError, match="setname needs device_name"):
+            start_run(store, out, tenant="t")  # only the first row was filled in
+    finally:
+        store.close()
 
 
 def rows_by_order(path: Path) -> list[dict[str, str]]:

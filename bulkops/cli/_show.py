@@ -196,7 +196,7 @@ def select(
 ) -> None:
     """Write a manifest of the tenant's devices that match, for review before `bulkops run`."""
     from bulkops.cli._run import job_config
-    from bulkops.select import Selection
+    from bulkops.select import Selection, to_fill
 
     refuse_token_flag(token)
     if platform is not None:
@@ -225,7 +225,11 @@ def select(
     count = run_async(_select(config, selection, action=action, out_path=out_path))
     if not count:
         raise ConfigError(f"no device in the tenant matches; nothing was written to {out_path}")
-    out.print(f"{count} devices written to {out_path}; review it, then: bulkops run {out_path}")
+    fill = to_fill(action)
+    todo = f"fill in {', '.join(fill)} (a blank cell leaves a field alone), " if fill else ""
+    out.print(
+        f"{count} devices written to {out_path}; {todo}review it, then: bulkops run {out_path}"
+    )
 
 
 _PLATFORMS = {p.casefold(): p for p in ("Mac", "iPhone", "iPad", "AppleTV")}
