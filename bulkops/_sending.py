@@ -166,12 +166,13 @@ class Sender:
                     continue
                 return
             except BadResponse as exc:
-                if not 200 <= exc.status < 300:
+                if not (200 <= exc.status < 300 and exc.json_cut):
                     if await self._retry(item, action, "bad_response", attempt, exc):
                         continue
                     return
-                # Accepted: only the body is unreadable. Sending again would repeat a change
-                # that landed, and a later 5xx would report it failed.
+                # The API accepted it (its JSON came back cut short): sending again would
+                # repeat a change that landed, and a later 5xx would report it failed. An HTML
+                # or text 200 may be a proxy's or a sign-in page: that is not taken as landed.
                 reply, landed = Reply(exc.status, None, {}), f"HTTP {exc.status}, but {exc}"
             self._quota.success()
             secret = note = None

@@ -272,14 +272,15 @@ class KandjiClient:
         headers = _JSON_BODY if data is not None else None
         started = time.monotonic()
         try:
-            async with self._session.request(
-                method, path, data=data, params=params, headers=headers
+            async with self._session.request(  # the API never redirects: a proxy or login
+                method, path, data=data, params=params, headers=headers, allow_redirects=False
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
                 ctype = resp.headers.get("Content-Type", "")
                 got = resp.headers
                 hdrs = {k: v for k in _KEPT_HEADERS if (v := got.get(k)) is not None}
+                location = got.get("Location", "") if 300 <= status < 400 else ""
         except Exception as exc:
             error = _translate(exc, method, path)
             _debug_line(method, path, params, error, started)
@@ -292,6 +293,14 @@ class KandjiClient:
             # between (a proxy, a wrong path) and says nothing about the device.
             raise BadResponse(
                 "HTML 404 page instead of an API answer", status=404, method=method, path=path
+            )
+        if 300 <= status < 400:  # never followed: a POST must not land on a sign-in page
+            raise BadResponse(
+                f"redirected ({status}) to {location[:100] or 'another address'}: the API never "
+                "redirects; check --base-url and any proxy or sign-in page in between",
+                status=status,
+                method=method,
+                path=path,
             )
         if status >= 400:
             detail = _detail(status, raw, ctype)
@@ -319,6 +328,7 @@ class KandjiClient:
                 status=status,
                 method=method,
                 path=path,
+                json_cut=True,
             ) from None
 
     def _observe(self, headers: Mapping[str, str]) -> None:

@@ -145,10 +145,23 @@ class TransportError(ApiError):
 
 
 class BadResponse(ApiError):
-    """The server answered, but the body could not be read as the API promises."""
+    """The server answered, but the body could not be read as the API promises.
 
-    def __init__(self, message: str, *, status: int, method: str = "", path: str = "") -> None:
+    ``json_cut`` when it said JSON and the JSON was cut short or garbled: the API answered.
+    Anything else (an HTML page, plain text, a redirect) may come from something in between.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str = "",
+        path: str = "",
+        json_cut: bool = False,
+    ) -> None:
         self.status = status
+        self.json_cut = json_cut
         super().__init__(message, method=method, path=path)
 
 
