@@ -229,14 +229,15 @@ class KandjiClient:
                         with contextlib.suppress(Exception):
                             permit.unsent()
                         raise
-                if self._budget.stale(permit):  # counted in the window it is sent in
-                    await self._budget.refresh(permit)
-                try:
-                    return await self._send(method, path, json=json, params=params)
-                except RateLimited as exc:
-                    self.rate_limited += 1
-                    permit.rate_limited(exc.retry_after_s)
-                    log.info("429 on %s %s; all requests pause", method, path)
+                # Counted in the window it is sent in; a 429 pause that began meanwhile sends
+                # it back, unsent, to wait with the others rather than here with its intent.
+                if not self._budget.stale(permit) or await self._budget.refresh(permit):
+                    try:
+                        return await self._send(method, path, json=json, params=params)
+                    except RateLimited as exc:
+                        self.rate_limited += 1
+                        permit.rate_limited(exc.retry_after_s)
+                        log.info("429 on %s %s; all requests pause", method, path)
             if after_refusal is not None:
                 await after_refusal()
 

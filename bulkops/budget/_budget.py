@@ -233,14 +233,19 @@ class Budget:
         """Whether an aligned window the permit was counted in has ended: ``refresh`` it."""
         return self._clock.now() >= permit._sent.until
 
-    async def refresh(self, permit: Permit) -> None:
+    async def refresh(self, permit: Permit) -> bool:
         """Just before sending: re-record a permit whose aligned window ended since its grant.
 
         The send then counts in the window the request really goes out in (it waits for room
         there like any acquire, without passing the 429 gate again: the permit already did).
+        Returns ``False``, the permit uncounted, when a 429 pause began meanwhile: the request
+        must not wait it out with its intent on disk; it goes back and acquires again.
         """
         if not self.stale(permit):
-            return
+            return True
+        if self._gate.state is GateState.CLOSED:  # a 429 since its grant: it waits its turn
+            permit.unsent()
+            return False
         # Its intent is on disk: it goes ahead of every task waiting for a new permit (they
         # wait while any refresh is pending), so it leaves as soon as the limits allow.
         clock = self._clock
@@ -250,6 +255,9 @@ class Budget:
             self._history.remove(permit._sent)
             sent = self._take(clock.now(), self._cap_left)
             while isinstance(sent, float):
+                if isinstance(sent, PausedUntil):  # another run's 429: adopted by _take
+                    permit.unsent()
+                    return False
                 await clock.sleep(sent - clock.now() + WAKE_SLACK_S)
                 sent = self._take(clock.now(), self._cap_left)
         finally:
@@ -259,6 +267,7 @@ class Budget:
         self._max_in_window = max(self._max_in_window, sent.window_count)
         self.refreshed += 1
         permit._sent = sent
+        return True
 
     def _granted(self, sent: Sent) -> Permit:
         probe = self._gate.probe_due(sent.t)  # closed, and the pause is over: this one probes

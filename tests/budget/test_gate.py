@@ -254,3 +254,31 @@ async def test_a_pause_holds_every_run_on_the_tenant_and_outlives_a_restart(
         async with restarted.acquire() as after:
             assert not after.is_probe
         restarted.close()
+
+
+@pytest.mark.parametrize("whose", ["another run's", "this run's"])
+async def test_a_stale_permit_never_waits_out_a_pause_with_its_intent_on_disk(
+    tmp_path: Path, whose: str
+) -> None:
+    """Diff review: a permit re-recorded because its window ended during the intent's commit
+    waited out a whole 429 pause (30 minutes here) in ``refresh``, its item in ``sending``,
+    out of reach of a stop, and then went out beside the probe. It goes back instead: uncounted,
+    to acquire again behind the gate."""
+    clock = FakeClock(START + 9.999)
+    config = BudgetConfig(rate=Rate(100, 10.0), per_second=10**6, tenant=CONFIG.tenant)
+    path = tmp_path / "budget.db"
+    mine = Budget(config, history=SendHistory(path, tenant=CONFIG.tenant), clock=clock)
+    other = Budget(config, history=SendHistory(path, tenant=CONFIG.tenant), clock=clock)
+    refuser = other if whose == "another run's" else mine
+    async with mine.acquire() as permit:
+        async with refuser.acquire() as refused:
+            refused.rate_limited(1800.0)
+        clock.advance(0.002)  # the intent's commit took us past the window's boundary
+        before = clock.now()
+        assert await mine.refresh(permit) is False
+        assert clock.now() == before  # no wait
+        assert mine.stats.sent == (1 if refuser is mine else 0)  # the refused one stays counted
+    async with mine.acquire() as again:  # behind the gate: after the pause, as the probe
+        assert again.is_probe and clock.now() >= START + 10.0 + 1800.0
+    for budget in (mine, other):
+        budget._history.close()
