@@ -45,7 +45,19 @@ log = logging.getLogger("bulkops")
 
 # 400 answers saying the device already has the command pending, or is already so (the API's
 # "Command already running", "This device is already locked.", "… is already pending …").
-_ALREADY = re.compile(r"\balready (?:running|pending|locked)\b", re.IGNORECASE)
+_ALREADY = re.compile(r"\balready (running|pending|locked)\b", re.IGNORECASE)
+
+
+def _already_so(exc: StatusError, action: Action, request: Request) -> bool:
+    """Whether a 400 says the device already does what the row asks: locked, for a lock; the
+    same command pending, for a command whose row sets nothing that could tell two apart (a
+    pending DeleteUser may be for another user, an erase for another PIN)."""
+    found = _ALREADY.search(exc.detail) if exc.status == 400 else None
+    if found is None:
+        return False
+    if found.group(1).lower() == "locked":
+        return action.name == "lock"
+    return not request.body
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +164,7 @@ class Sender:
                     if await self._retry(item, action, "5xx", attempt, exc):
                         continue
                     return
-                if exc.status != 400 or not _ALREADY.search(exc.detail):
+                if not _already_so(exc, action, request):
                     self._complete(item, Outcome("failed", exc.status, exc.detail))
                     return
                 # Queued already (by an earlier send or someone else), or done: the device does

@@ -552,3 +552,14 @@ async def test_a_command_already_pending_or_done_on_the_device_is_not_a_failure(
     pins = [e.pin for e in tenant.sim.ledger.select(action="lock", method="POST") if e.pin]
     assert result.reports.secrets_csv is not None
     assert [r["secret"] for r in read_csv(result.reports.secrets_csv)] == pins
+
+    # Diff review: a pending command the row's parameters could tell apart is not this row's:
+    # a DeleteUser pending for alice says nothing of bob.
+    mac = devices(tenant, "Mac")[3]["device_id"]
+    alice = write(tmp_path / "c.csv", f"device_id,action,user_name\n{mac},deleteuser,alice\n")
+    bob = write(tmp_path / "d.csv", f"device_id,action,user_name\n{mac},deleteuser,bob\n")
+    assert (await run_job(tenant, tmp_path / "3", alice)).exit_code == 0
+    other = await run_job(tenant, tmp_path / "4", bob)
+    assert other.exit_code == 1 and other.reports is not None
+    (row,) = read_csv(other.reports.results_csv)
+    assert row["outcome"] == "failed" and row["error"] == "Command already running"
