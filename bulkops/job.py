@@ -38,6 +38,7 @@ from bulkops.store._lock import RunLock
 __all__ = [
     "JobConfig",
     "JobResult",
+    "default_runs_index",
     "default_state_dir",
     "drive",
     "finished_reports",
@@ -58,6 +59,11 @@ def default_state_dir() -> Path:
     return Path(base) / "bulkops"
 
 
+def default_runs_index() -> Path:
+    """Where every run's database is noted (:mod:`bulkops.store._index`)."""
+    return default_state_dir() / "runs.jsonl"
+
+
 @dataclass(frozen=True, slots=True)
 class JobConfig:
     """Everything a run needs besides the manifest."""
@@ -76,8 +82,8 @@ class JobConfig:
         return self.budget_db or default_state_dir() / "budget.db"
 
     def runs_index(self) -> Path:
-        """Where every run's database is noted (beside the send history)."""
-        return self.budget_path().parent / "runs.jsonl"
+        """Where every run's database is noted: the user's, whatever ``--budget-db`` says."""
+        return default_runs_index()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +182,7 @@ def start_run(
         tenant=tenant,
         options={"default_action": default_action} if default_action else {},
     )
-    if index is not None and record_in is None:
+    if index is not None and record_in is None and not store.scratch:  # a plan keeps nothing
         note_run(index, store.path, run)
     return run, False
 
@@ -197,7 +203,8 @@ def _refuse_a_run_elsewhere(index: Path, db: Path, digest: str, tenant: str, *, 
             text = (
                 f"run {other.run_id} of this manifest is unfinished in {other.db} "
                 f"({other.status}, {other.done}/{other.total} done); continue it with "
-                f"--db {other.db}, or pass --new-run to start it again with this database"
+                f"--db {other.db} (--new-run would start over here and send its "
+                f"{other.done} finished rows again)"
             )
         if warn:
             log.warning("%s", text)

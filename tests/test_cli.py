@@ -200,7 +200,13 @@ def test_the_same_command_in_another_folder_finds_the_run_instead_of_sending_aga
     sim, url, token = served
     ids = write_job(tmp_path, sim, 4, "restart")
     env = env_with_token(token)
-    args = ["run", str(tmp_path / "job.csv"), "--base-url", url, "-q"]
+    budget = ["--budget-db", str(tmp_path / "shared-budget.db")]  # the index stays the user's
+    args = ["run", str(tmp_path / "job.csv"), "--base-url", url, *budget, "-q"]
+    (tmp_path / "planned").mkdir()
+    planned = bulkops("plan", *args[1:-1], env=env, cwd=tmp_path / "planned")
+    assert planned.returncode == 0, planned.stderr
+    index = tmp_path / "state" / "runs.jsonl"
+    assert not index.exists()  # diff review: a plan's throwaway database was noted as a run
     first = bulkops(*args, env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     restarts = partial(sim.ledger.select, action="restart")  # type: ignore[attr-defined]
@@ -225,6 +231,9 @@ def test_the_same_command_in_another_folder_finds_the_run_instead_of_sending_aga
         "is unfinished in" in unfinished.stderr and "(interrupted, 2/4 done)" in unfinished.stderr
     )
     assert f"--db {tmp_path / 'bulkops.db'}" in unfinished.stderr
+    assert "--new-run would start over here and send its 2 finished rows again" in (
+        unfinished.stderr
+    )
     plan = bulkops("plan", *args[1:-1], env=env, cwd=elsewhere)  # a plan only warns
     assert plan.returncode == 0 and "is unfinished in" in plan.stderr, plan.stderr
     forced = bulkops(*args, "--new-run", env=env, cwd=elsewhere)

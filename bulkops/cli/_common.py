@@ -138,13 +138,12 @@ def no_such_run(db: Path, run_id: str, runs: list[str]) -> ConfigError:
 
 def _look_elsewhere(db: Path, run_id: str | None) -> str:
     """``; run … is in OTHER: pass --db OTHER``, from the index of runs; else nothing."""
-    from bulkops.job import default_state_dir
+    from bulkops.job import default_runs_index
     from bulkops.store import databases_of_run
 
     if run_id:
         here = db.resolve()
-        index = default_state_dir() / "runs.jsonl"
-        others = [d for d in databases_of_run(index, run_id) if d != here]
+        others = [d for d in databases_of_run(default_runs_index(), run_id) if d != here]
         if len(others) == 1:
             return f"; run {run_id} is in {others[0]}: pass --db {others[0]}"
         if others:

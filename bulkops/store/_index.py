@@ -30,6 +30,8 @@ __all__ = ["RunElsewhere", "databases_of_run", "note_run", "runs_elsewhere"]
 
 log = logging.getLogger("bulkops")
 
+_PLAN = ".plan-"  # a plan's scratch database (bulkops.store._scratch): never a run to point at
+
 
 @dataclass(frozen=True, slots=True)
 class RunElsewhere:
@@ -74,7 +76,7 @@ def runs_elsewhere(index: Path, db: Path, *, sha256: str, tenant: str) -> list[R
             continue
         if not isinstance(where, str) or not isinstance(run_id, str):
             continue
-        if Path(where) == here or (where, run_id) in seen:
+        if Path(where) == here or (where, run_id) in seen or _PLAN in Path(where).name:
             continue
         seen.add((where, run_id))
         run = _read(Path(where), run_id)
