@@ -32,6 +32,7 @@ __all__ = [
     "replacing_run",
     "runs_of_file",
     "sent_by_replaced",
+    "settle_earlier",
     "supersede",
     "unsettled_sends",
 ]
@@ -140,6 +141,20 @@ def unsettled_sends(store: Store, run: RunInfo) -> list[tuple[int, str, str, str
     since = time.time() - UNSETTLED_LOOKBACK_S
     args = (run.run_id, *_UNSAFE, *_UNSETTLED, since, run.tenant)
     return [tuple(row) for row in store._conn.execute(sql, args)]
+
+
+def settle_earlier(
+    store: Store, run: RunInfo, device_id: str, action: str, *, landed: bool, note: str
+) -> None:
+    """Write on the earlier runs' unsettled rows of this device and action what ``run`` found
+    on the device, so that no later run checks them (and skips its own rows) again."""
+    sql = (
+        "UPDATE items SET state = ?, error = ? WHERE run_id != ? AND device_id = ?"  # noqa: S608 (placeholders only)
+        f" AND action = ? AND state IN ({_marks(_UNSETTLED)})"
+        " AND run_id IN (SELECT run_id FROM runs WHERE tenant = ?)"
+    )
+    state = "succeeded" if landed else "failed"
+    store._conn.execute(sql, (state, note, run.run_id, device_id, action, *_UNSETTLED, run.tenant))
 
 
 def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from bulkops._replaced import SENT_UNKNOWN, sent_by_replaced, unsettled_sends
+from bulkops._replaced import SENT_UNKNOWN, sent_by_replaced, settle_earlier, unsettled_sends
 from bulkops.actions import ACTIONS, Action, ParamKind
 from bulkops.client import KandjiClient
 from bulkops.errors import ManifestError
@@ -189,16 +189,23 @@ async def _check_unsettled(
     device the same action that must not run twice, never learnt whether it landed, and the
     device's commands show it did (or cannot be read). One read per such row; the others send.
     """
-    skips = []
+    skips: list[tuple[int, tuple[str, str | None]]] = []
     for line, name, device_id, old_run, sent_at in await store.call(unsettled_sends, store, run):
         verdict = await reconcile(client, ACTIONS[name], device_id=device_id, sent_at=sent_at)
         earlier = f"run {old_run} sent {name} to this device and did not learn whether it landed"
-        if verdict.state == "succeeded":
-            skips.append((line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)))
-        elif not verdict.checked:  # not known either way: never sent blindly
-            found = verdict.detail.removeprefix("outcome unknown: ")
-            why = f"{SENT_UNKNOWN}: {earlier}; {found}; check the device, then run this row again"
+        found = verdict.detail.removeprefix("outcome unknown: ")
+        if not verdict.checked:  # not known either way: never sent blindly
+            why = (
+                f"{SENT_UNKNOWN}: {earlier}; {found}; check the device, or send it again with "
+                f"`bulkops resume {old_run} --resend-unknown`"
+            )
             skips.append((line, (why, None)))
+            continue
+        landed = verdict.state == "succeeded"
+        note = f"{found}, when run {run.run_id} checked the device"
+        await store.call(settle_earlier, store, run, device_id, name, landed=landed, note=note)
+        if landed:
+            skips.append((line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)))
     return skips
 
 

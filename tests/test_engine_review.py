@@ -205,3 +205,44 @@ async def test_a_new_run_checks_a_device_before_resending_an_unsettled_lock(
         assert "DeviceLock found on the device" in rows[device]["error"]
     for device in set(ids) - landed:
         assert rows[device]["state"] == "succeeded"
+
+
+async def test_a_deliberate_second_run_is_not_skipped_once_a_check_settled_the_first(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    """Diff review: the earlier run's rows stayed unknown after a new run had checked the
+    devices, so every run within the day checked them again, found the later run's restarts,
+    and skipped a deliberate third restart as already sent. The check is written back: the
+    earlier rows say what the device showed, and a later run sends."""
+    ids = [d["device_id"] for d in macs(tenant)][:4]
+    rows = "".join(f"{i},restart\n" for i in ids)
+    config = tenant.config(tmp_path, options=RunOptions(concurrency=1))
+    restarts = partial(tenant.sim.ledger.select, action="restart", method="POST")
+    store = Store(config.db_path)
+    try:
+        run1, _ = start_run(
+            store, write(tmp_path / "a.csv", "device_id,action\n" + rows), tenant=config.tenant
+        )
+        assert (await drive(store, run1, config, on_engine=stop_after(2))).exit_code == 130
+        landed = {e.device_id for e in restarts()}
+        store._conn.execute(
+            "UPDATE items SET state = 'unknown', sent_at = ? WHERE run_id = ?",
+            (time.time(), run1.run_id),
+        )
+        store._conn.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", (run1.run_id,))
+        second = write(tmp_path / "b.csv", "device_id,action,note\n" + rows.replace("\n", ",b\n"))
+        run2, _ = start_run(store, second, tenant=config.tenant)
+        result2 = await drive(store, run2, config)
+        assert result2.plan is not None and result2.plan.skips == {"already sent": 2}
+        earlier = {r["device_id"]: r for r in store.results(run1.run_id)}
+        assert {d for d, r in earlier.items() if r["state"] == "succeeded"} == landed
+        assert {r["state"] for d, r in earlier.items() if d not in landed} == {"failed"}
+        assert all("when run " + run2.run_id in r["error"] for r in earlier.values())
+
+        third = write(tmp_path / "c.csv", "device_id,action,note\n" + rows.replace("\n", ",c\n"))
+        run3, _ = start_run(store, third, tenant=config.tenant)
+        result3 = await drive(store, run3, config)
+        assert result3.plan is not None and result3.plan.skips == {}
+    finally:
+        store.close()
+    assert Counter(e.device_id for e in restarts()) == dict.fromkeys(ids, 2)  # runs 1-2, then 3
