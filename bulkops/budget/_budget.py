@@ -317,7 +317,7 @@ class Budget:
             probe=permit.is_probe,
         )
         if self._gate.epoch != epoch:  # a new pause: say so once, also where no progress shows
-            self._history.pause(self._gate.until)  # for every run on the tenant, and the next
+            self._history.pause(min(self._gate.until, now + self._longest_pause_s()))
             log.warning(
                 "429: the tenant's hourly quota is used up (by this run or another of its "
                 "integrations); %s waits until %s",
@@ -327,9 +327,13 @@ class Budget:
         if permit.is_probe:
             self._probe_done.set()
 
+    def _longest_pause_s(self) -> float:
+        """A noted pause never holds other runs longer than a window: no 429 means more."""
+        return self.config.rate.period_s + 1.0
+
     def _adopt(self, until: float) -> None:
         now = self._clock.now()
-        if self._gate.adopt(now, until):
+        if self._gate.adopt(now, min(until, now + self._longest_pause_s())):
             self._drop_stock()
             log.warning(
                 "429: another run on this tenant (or this one before a restart) met the hourly "

@@ -86,7 +86,7 @@ class Gate:
         if self.state is GateState.OPEN:
             self.pauses += 1
             self._paused_since = now
-        self._close(until)
+        self._close(now + self._pause(until - now))  # jitter of our own: runs probe apart
         return True
 
     def _close(self, until: float) -> None:

@@ -147,14 +147,10 @@ class SendHistory:
         return result
 
     def pause(self, until: float) -> None:
-        """Pause this tenant's sends, by every run and the next ones, until ``until``
-        (a later pause already noted wins)."""
+        """Pause this tenant's sends, by every run and the next ones, until ``until``: the
+        latest 429 is the best word on when the window reopens, so it replaces an earlier one."""
         try:
-            self._con.execute(
-                "INSERT INTO state (tenant, name, period_s, idx, value) VALUES (?, ?, NULL, 0, ?)"
-                " ON CONFLICT (tenant, name) DO UPDATE SET value = max(value, excluded.value)",
-                (self.tenant, _PAUSE, until),
-            )
+            self._con.execute(_UPSERT, (self.tenant, _PAUSE, None, 0, until))
         except sqlite3.Error as exc:
             raise self._error("note a 429 pause", exc) from exc
 
