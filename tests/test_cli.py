@@ -88,16 +88,24 @@ def test_a_run_and_its_resume_through_the_cli(
     assert status.returncode == 0 and "done" in status.stdout and "10/10" in status.stdout
 
 
+def lock_macs(served: tuple[object, str, str], folder: Path, count: int) -> list[str]:
+    """``lock.csv`` of the first ``count`` Macs, run to the end in ``folder``; their ids."""
+    sim, url, token = served
+    fleet = sim.fleet.devices  # type: ignore[attr-defined]
+    macs = sorted(i for i in fleet if fleet[i]["platform"] == "Mac")[:count]
+    (folder / "lock.csv").write_text("device_id,action\n" + "".join(f"{m},lock\n" for m in macs))
+    env = env_with_token(token)
+    first = bulkops("run", "lock.csv", "--base-url", url, "--yes", "-q", env=env, cwd=folder)
+    assert first.returncode == 0, first.stderr
+    return macs
+
+
 def test_a_resume_shows_what_earlier_passes_ended_and_counts_unknown_resends_as_destructive(
     served: tuple[object, str, str], tmp_path: Path
 ) -> None:
     sim, url, token = served
-    fleet = sim.fleet.devices  # type: ignore[attr-defined]
-    macs = sorted(i for i in fleet if fleet[i]["platform"] == "Mac")[:4]
-    (tmp_path / "lock.csv").write_text("device_id,action\n" + "".join(f"{m},lock\n" for m in macs))
+    macs = lock_macs(served, tmp_path, 4)
     env = env_with_token(token)
-    first = bulkops("run", "lock.csv", "--base-url", url, "--yes", "-q", env=env, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
     # As if that pass had stopped: line 3 left unknown, lines 4 and 5 never sent.
     with sqlite3.connect(tmp_path / "bulkops.db") as db:
         db.execute("UPDATE items SET state = 'unknown' WHERE line = 3")
@@ -135,13 +143,9 @@ def test_a_plan_of_a_new_run_skips_what_the_run_it_replaces_sent(
     """Review: ``run --new-run --dry-run`` planned in a scratch store that held no earlier run,
     so it offered to lock again the devices the unfinished run had locked; the run skipped them."""
     sim, url, token = served
-    fleet = sim.fleet.devices  # type: ignore[attr-defined]
-    macs = sorted(i for i in fleet if fleet[i]["platform"] == "Mac")[:4]
+    macs = lock_macs(served, tmp_path, 4)
     manifest = tmp_path / "lock.csv"
-    manifest.write_text("device_id,action\n" + "".join(f"{m},lock\n" for m in macs))
     env = env_with_token(token)
-    first = bulkops("run", "lock.csv", "--base-url", url, "--yes", "-q", env=env, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
     with sqlite3.connect(tmp_path / "bulkops.db") as db:  # as if stopped after line 3's send
         db.execute("UPDATE items SET state = 'unknown' WHERE line = 3")
         db.execute("UPDATE items SET state = 'pending', sent_at = NULL WHERE line IN (4, 5)")
@@ -172,13 +176,9 @@ def test_a_plan_checks_the_devices_an_earlier_run_left_unsettled(
 ) -> None:
     """A dry run works in a scratch store: it must see the tenant's unsettled sends too."""
     sim, url, token = served
-    fleet = sim.fleet.devices  # type: ignore[attr-defined]
-    macs = sorted(i for i in fleet if fleet[i]["platform"] == "Mac")[:3]
+    macs = lock_macs(served, tmp_path, 3)
     rows = "".join(f"{m},lock\n" for m in macs)
-    (tmp_path / "lock.csv").write_text("device_id,action\n" + rows)
     env = env_with_token(token)
-    first = bulkops("run", "lock.csv", "--base-url", url, "--yes", "-q", env=env, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
     with sqlite3.connect(tmp_path / "bulkops.db") as db:  # every answer lost
         db.execute("UPDATE items SET state = 'unknown'")
     db.close()
