@@ -50,14 +50,15 @@ _ALREADY = re.compile(r"\balready (running|pending|locked)\b", re.IGNORECASE)
 
 def _already_so(exc: StatusError, action: Action, request: Request) -> bool:
     """Whether a 400 says the device already does what the row asks: locked, for a lock; the
-    same command pending, for a command whose row sets nothing that could tell two apart (a
-    pending DeleteUser may be for another user, an erase for another PIN)."""
+    same command pending, for an action safe to repeat (most often this row's own earlier try,
+    applied before its answer was lost) or one whose row sets nothing that could tell two
+    apart (a pending DeleteUser may be for another user, an erase for another PIN)."""
     found = _ALREADY.search(exc.detail) if exc.status == 400 else None
     if found is None:
         return False
     if found.group(1).lower() == "locked":
         return action.name == "lock"
-    return not request.body
+    return action.safe_to_repeat or not request.body
 
 
 @dataclass(frozen=True, slots=True)
