@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from bulkops._replaced import SUPERSEDED, replacing_run, runs_of_file, supersede
@@ -353,7 +354,9 @@ async def _drive(
         history.close()
     final = store.run(run.run_id)
     assert final is not None
-    reports, summary = await asyncio.to_thread(write_reports, store, final, folder)
+    reports, summary = await asyncio.to_thread(
+        partial(write_reports, store, final, folder, stopped=aborted)
+    )
     if reports.secrets_csv is not None and final.status == "done":
         store.forget_secrets(run.run_id)  # secrets.csv (0600) now holds them; the db need not
     if aborted is not None:

@@ -21,6 +21,7 @@ from typing import IO, Any
 import orjson
 
 from bulkops.actions import ACTIONS, SECRET_NOT_READ
+from bulkops.errors import RunAborted
 from bulkops.store import RunInfo, Store
 
 __all__ = [
@@ -103,6 +104,19 @@ class Summary:
     finished_at: float | None
     secrets_not_read: int = 0  # applied (a Mac locked), its PIN not read back
     failed_by: dict[str, int] = field(default_factory=dict)  # failed rows, by failure_kind()
+    status: str = "done"  # the run's: done, interrupted, aborted…
+    stopped: str | None = None  # why the pass that wrote this stopped early, when it did
+    stop_code: int | None = None  # its exit code then
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of the pass that wrote this summary; ``None`` when not known (a
+        report written again later of a run that had stopped)."""
+        if self.stop_code is not None:
+            return self.stop_code
+        if self.status != "done":
+            return None
+        return 1 if self.attention else 0
 
     @property
     def attention(self) -> int:
@@ -140,6 +154,9 @@ class Summary:
             "outcomes": self.outcomes,
             "not_applied": self.not_applied,
             "failed_by": self.failed_by,
+            "status": self.status,
+            "stopped": self.stopped,
+            "exit_code": self.exit_code,
             "pins_not_read": self.secrets_not_read,
             "requests": self.requests,
             "rate_limited_429": self.rate_limited,
@@ -219,6 +236,7 @@ def summarize(
     *,
     secrets_not_read: int = 0,
     failed_by: dict[str, int] | None = None,
+    stopped: RunAborted | None = None,
 ) -> Summary:
     """The summary of a run from the store; ``unapplied`` counts rows not applied, by reason."""
     counts = store.counts(run.run_id)
@@ -239,11 +257,17 @@ def summarize(
         finished_at=run.finished_at,
         secrets_not_read=secrets_not_read,
         failed_by=failed_by or {},
+        status=run.status,
+        stopped=None if stopped is None else str(stopped),
+        stop_code=None if stopped is None else stopped.exit_code,
     )
 
 
-def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths, Summary]:
-    """Write every report of ``run`` into ``folder`` (created 0700)."""
+def write_reports(
+    store: Store, run: RunInfo, folder: Path, *, stopped: RunAborted | None = None
+) -> tuple[ReportPaths, Summary]:
+    """Write every report of ``run`` into ``folder`` (created 0700); ``stopped`` is why the
+    pass that just ended stopped early, when it did."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
     paths = ReportPaths(
@@ -322,6 +346,7 @@ def write_reports(store: Store, run: RunInfo, folder: Path) -> tuple[ReportPaths
         dict(unapplied.most_common()),
         secrets_not_read=n_unread,
         failed_by=dict(failed_by.most_common()),
+        stopped=stopped,
     )
     with _private(paths.summary_json, text=False) as fh:
         fh.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")

@@ -563,3 +563,29 @@ async def test_a_command_already_pending_or_done_on_the_device_is_not_a_failure(
     assert other.exit_code == 1 and other.reports is not None
     (row,) = read_csv(other.reports.results_csv)
     assert row["outcome"] == "failed" and row["error"] == "Command already running"
+
+
+async def test_summary_json_says_how_the_pass_ended(tenant: Tenant, tmp_path: Path) -> None:
+    """Review: summary.json had no stop reason and no exit code (only the --json stdout did),
+    so a script reading it after a cron run could not tell a stop from a finished run."""
+    ids = [d["device_id"] for d in devices(tenant)[:6]]
+    manifest = write(
+        tmp_path / "s.csv", "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids)
+    )
+    config = tenant.config(tmp_path, options=RunOptions(concurrency=1))
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, manifest, tenant=config.tenant)
+        stopped = await drive(store, run, config, on_engine=stop_after(2))
+        assert stopped.reports is not None
+        first = json.loads(stopped.reports.summary_json.read_text())
+        assert (first["status"], first["exit_code"]) == ("interrupted", 130)
+        assert first["stopped"].startswith("interrupted")
+        info = store.run(run.run_id)
+        assert info is not None
+        done = await drive(store, info, config, resumed=True)
+        assert done.reports is not None
+        last = json.loads(done.reports.summary_json.read_text())
+        assert (last["status"], last["stopped"], last["exit_code"]) == ("done", None, 0)
+    finally:
+        store.close()
