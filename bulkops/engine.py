@@ -304,7 +304,8 @@ class Engine:
             self._stop.abort(
                 RunAborted(
                     f"canary: {bad} of the first {size} items did not succeed (see the reports); "
-                    "nothing more was sent. Fix the cause and run the same command to continue",
+                    "nothing more was sent. Fix the cause, then the same command sends the rest "
+                    "and failed.csv the rows that failed",
                     exit_code=EXIT_ABORTED,
                 )
             )
@@ -344,8 +345,8 @@ class Engine:
             self._stop.abort(
                 RunAborted(
                     f"{self._pass_bad} of the first {self._pass_done} outcomes of this pass were "
-                    f"failed or unknown, above --max-failure-rate {limit:g}%; fix the cause and "
-                    "run the same command to continue",
+                    f"failed or unknown, above --max-failure-rate {limit:g}%; fix the cause, "
+                    "then the same command sends the rest and failed.csv the rows that failed",
                     exit_code=EXIT_ABORTED,
                 )
             )
