@@ -9,6 +9,7 @@ the requests still needed, the token permissions, and a per-row ``plan.csv`` to 
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from bulkops.store import RunInfo, Store
 from bulkops.store._checks import conflict_reason
 
 __all__ = ["Plan", "resolve_run"]
+
+log = logging.getLogger("bulkops")
 
 _BATCH = 500
 _NAMED = (ParamKind.BLUEPRINT_NAME, ParamKind.USER_REF)
@@ -102,6 +105,9 @@ async def resolve_run(
     """
     plan = Plan(run=run, resumed=resumed)
     run_id = run.run_id
+    if not resumed:
+        for name, (count, lines) in await store.call(_names_given_twice, store, run_id):
+            log.warning("device_name %r is given to %d devices (lines %s)", name, count, lines)
     groups = await store.call(_survey, store, run_id)
     shape = [g for g in groups if g.state == "pending" and g.route is None]  # still undecided
     serial_rows = sum(g.n for g in shape if g.by_serial)
@@ -207,6 +213,18 @@ async def _check_unsettled(
         if landed:
             skips.append((line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)))
     return skips
+
+
+def _names_given_twice(store: Store, run_id: str) -> list[tuple[str, tuple[int, str]]]:
+    """New device names that the run gives to more than one device (a rename sheet's
+    copy-paste slip); a warning, not an error: the API allows it."""
+    rows = store._conn.execute(
+        "SELECT json_extract(params, '$.device_name') AS name, count(*),"
+        " group_concat(line, ', ') FROM items WHERE run_id = ? AND action = 'setname'"
+        " AND state != 'skipped' GROUP BY name HAVING count(*) > 1 ORDER BY min(line) LIMIT 5",
+        (run_id,),
+    )
+    return [(name, (n, lines)) for name, n, lines in rows]
 
 
 def _lacking(store: Store, run_id: str, action: Action) -> int:

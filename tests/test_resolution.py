@@ -587,3 +587,20 @@ async def test_an_unknown_email_is_a_user_not_found_not_a_device(
     assert out[2]["error"] == "user not found: no user has the email nobody@example.com"
     assert result.summary.not_applied == {"user not found": 1}
     assert out[3]["outcome"] == "succeeded"
+
+
+async def test_one_new_name_for_two_devices_is_a_warning_in_the_plan(
+    big: Tenant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: a rename sheet gave NYC-000 to two Macs and nothing said so."""
+    a, b, c = (d["serial_number"] for d in unique_macs(big)[:3])
+    text = (
+        "serial_number,action,device_name\n"
+        f"{a},setname,NYC-000\n{b},setname,NYC-001\n{c},setname,NYC-000\n"
+        f"{a},setname,NYC-000\n"  # the same row pasted twice: a copy, not a second device
+    )
+    with caplog.at_level("WARNING", logger="bulkops"):
+        result = await go(big, tmp_path, write(tmp_path / "r.csv", text), dry_run=True)
+    said = [r.getMessage() for r in caplog.records if "device_name" in r.getMessage()]
+    assert said == ["device_name 'NYC-000' is given to 2 devices (lines 2, 4)"]
+    assert result.plan.writes == 3
