@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bulkops.actions import ACTIONS
+from bulkops.client import KandjiClient
+from bulkops.reconcile import reconcile
 from bulkops.report import ALREADY_SENT
 from bulkops.store import RunInfo, Store
 
@@ -27,6 +29,7 @@ __all__ = [
     "SENT_UNKNOWN",
     "SUPERSEDED",
     "UNSETTLED_LOOKBACK_S",
+    "check_unsettled",
     "copy_for_plan",
     "replaced_runs",
     "replacing_run",
@@ -155,6 +158,33 @@ def settle_earlier(
     )
     state = "succeeded" if landed else "failed"
     store._conn.execute(sql, (state, note, run.run_id, device_id, action, *_UNSETTLED, run.tenant))
+
+
+async def check_unsettled(
+    store: Store, run: RunInfo, client: KandjiClient
+) -> list[tuple[int, tuple[str, str | None]]]:
+    """``(line, (skip reason, secret))`` of the rows not to send: an earlier run sent their
+    device the same action that must not run twice, never learnt whether it landed, and the
+    device's commands show it did (or cannot be read). One read per such row; the others send.
+    """
+    skips: list[tuple[int, tuple[str, str | None]]] = []
+    for line, name, device_id, old_run, sent_at in await store.call(unsettled_sends, store, run):
+        verdict = await reconcile(client, ACTIONS[name], device_id=device_id, sent_at=sent_at)
+        earlier = f"run {old_run} sent {name} to this device and did not learn whether it landed"
+        found = verdict.detail.removeprefix("outcome unknown: ")
+        if not verdict.checked:  # not known either way: never sent blindly
+            why = (
+                f"{SENT_UNKNOWN}: {earlier}; {found}; check the device, or send it again with "
+                f"`bulkops resume {old_run} --resend-unknown`"
+            )
+            skips.append((line, (why, None)))
+            continue
+        landed = verdict.state == "succeeded"
+        note = f"{found}, when run {run.run_id} checked the device"
+        await store.call(settle_earlier, store, run, device_id, name, landed=landed, note=note)
+        if landed:
+            skips.append((line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)))
+    return skips
 
 
 def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:

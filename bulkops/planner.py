@@ -17,14 +17,13 @@ from pathlib import Path
 
 import orjson
 
-from bulkops._replaced import SENT_UNKNOWN, sent_by_replaced, settle_earlier, unsettled_sends
+from bulkops._replaced import check_unsettled, sent_by_replaced
 from bulkops.actions import ACTIONS, Action, ParamKind
 from bulkops.client import KandjiClient
 from bulkops.errors import ManifestError
 from bulkops.inventory import Inventory
 from bulkops.permissions import after_send
-from bulkops.reconcile import reconcile
-from bulkops.report import ALREADY_SENT, DONE_SKIPS
+from bulkops.report import DONE_SKIPS
 from bulkops.resolve import Decision, Resolver, UnknownName, needs_lookup
 from bulkops.store import RunInfo, Store
 from bulkops.store._checks import conflict_reason
@@ -166,7 +165,7 @@ async def resolve_run(
     checks = 0
     if run.started_at is None:  # a new run: what earlier runs sent is not sent twice
         sent_before = client.budget.stats.sent
-        for line, (why, secret) in await _check_unsettled(store, run, client):
+        for line, (why, secret) in await check_unsettled(store, run, client):
             store.complete(run_id, line, state="skipped", error=why, secret=secret)
             decided += 1
         checks = client.budget.stats.sent - sent_before
@@ -186,33 +185,6 @@ async def resolve_run(
     plan.window_left = client.budget.window_left()
     plan.eta_s = client.budget.eta_s(plan.writes + plan.verify)
     return plan
-
-
-async def _check_unsettled(
-    store: Store, run: RunInfo, client: KandjiClient
-) -> list[tuple[int, tuple[str, str | None]]]:
-    """``(line, (skip reason, secret))`` of the rows not to send: an earlier run sent their
-    device the same action that must not run twice, never learnt whether it landed, and the
-    device's commands show it did (or cannot be read). One read per such row; the others send.
-    """
-    skips: list[tuple[int, tuple[str, str | None]]] = []
-    for line, name, device_id, old_run, sent_at in await store.call(unsettled_sends, store, run):
-        verdict = await reconcile(client, ACTIONS[name], device_id=device_id, sent_at=sent_at)
-        earlier = f"run {old_run} sent {name} to this device and did not learn whether it landed"
-        found = verdict.detail.removeprefix("outcome unknown: ")
-        if not verdict.checked:  # not known either way: never sent blindly
-            why = (
-                f"{SENT_UNKNOWN}: {earlier}; {found}; check the device, or send it again with "
-                f"`bulkops resume {old_run} --resend-unknown`"
-            )
-            skips.append((line, (why, None)))
-            continue
-        landed = verdict.state == "succeeded"
-        note = f"{found}, when run {run.run_id} checked the device"
-        await store.call(settle_earlier, store, run, device_id, name, landed=landed, note=note)
-        if landed:
-            skips.append((line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)))
-    return skips
 
 
 def _names_given_twice(store: Store, run_id: str) -> list[tuple[str, tuple[int, str]]]:
