@@ -193,15 +193,14 @@ def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
     replaced = [r.run_id for r in replaced_runs(store, run)]
     if not replaced:
         return []
-    unsafe = _UNSAFE
-    in_unsafe, in_replaced, in_sent = _marks(unsafe), _marks(replaced), _marks(_SENT)
+    in_unsafe, in_replaced, in_sent = _marks(_UNSAFE), _marks(replaced), _marks(_SENT)
     sql = (
         "SELECT new.line, new.action, old.run_id, old.state FROM items AS new"  # noqa: S608 (placeholders only)
         " JOIN items AS old ON old.device_id = new.device_id AND old.action = new.action"
         f" WHERE new.run_id = ? AND new.state = 'pending' AND new.action IN ({in_unsafe})"
         f" AND old.run_id IN ({in_replaced}) AND old.state IN ({in_sent}) ORDER BY new.line"
     )
-    rows = store._conn.execute(sql, (run.run_id, *unsafe, *replaced, *_SENT))
+    rows = store._conn.execute(sql, (run.run_id, *_UNSAFE, *replaced, *_SENT))
     found: dict[int, str] = {}
     for line, action, old_run, state in rows:
         if state == "succeeded":
