@@ -16,7 +16,7 @@ the budget, not a server sharing their CPU; the ledger it writes (JSON Lines) is
 
     /work/venv/bin/python benchmarks/bench_engine.py [--only throughput,budget,restarts,idle]
         [--items 3000] [--concurrency 32] [--rounds 3] [--cap 500] [--idle-items 100]
-        [--loop uvloop|asyncio]
+        [--latency-ms 0] [--loop uvloop|asyncio]
 """
 
 from __future__ import annotations
@@ -223,7 +223,8 @@ async def raw_loop(
 
 async def throughput(args: argparse.Namespace, tmp: Path) -> None:
     n, conc = args.items, args.concurrency
-    sim = Sim(tmp, devices=n, hour_limit=10**9, second_limit=10**9)
+    latency = {"latency_s": args.latency_ms / 1000} if args.latency_ms else {}
+    sim = Sim(tmp, devices=n, hour_limit=10**9, second_limit=10**9, **latency)
     unlimited = Rate(10**9, 3600.0)
     try:
         ids = device_ids(n)
@@ -245,7 +246,8 @@ async def throughput(args: argparse.Namespace, tmp: Path) -> None:
     finally:
         sim.stop()
     med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in rows.items()}
-    print(f"Throughput, cap lifted: {n} POSTs, {conc} in flight, median of {args.rounds}\n")
+    delay = f", {args.latency_ms:g} ms added per request" if args.latency_ms else ""
+    print(f"Throughput, cap lifted: {n} POSTs, {conc} in flight{delay}, median of {args.rounds}\n")
     print("| | req/s | client CPU ms/item | simulator CPU ms/item |")
     print("|---|---|---|---|")
     for name, label in (("raw", "raw aiohttp loop"), ("engine", "engine, checkpoints + reports")):
@@ -441,6 +443,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cap", type=int, default=500)
     parser.add_argument("--idle-items", type=int, default=100)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="throughput: server delay")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     ns = parser.parse_args()
     run_on(ns.loop, main(ns))
