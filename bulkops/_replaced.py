@@ -8,8 +8,9 @@ plan skips them, naming the run that sent them.
 
 Any other new run (``failed.csv`` of a run, another file naming the same devices) may hold rows
 whose device an earlier run sent the same such action in the last day with an outcome never
-settled (``unknown``, or ``sending`` when it stopped): ``unsettled_sends`` finds them, and the
-plan checks each device's commands before it sends (see ``planner``).
+settled (``unknown``, or ``sending`` when it stopped): ``unsettled_sends`` finds them, in this
+database and, through the index of runs, in the others (``failed.csv`` run from another folder
+gets another ``--db``), and the plan checks each device's commands before it sends.
 """
 
 from __future__ import annotations
@@ -17,18 +18,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bulkops.actions import ACTIONS
 from bulkops.client import KandjiClient
 from bulkops.reconcile import reconcile
 from bulkops.report import ALREADY_SENT
-from bulkops.store import RunInfo, Store
+from bulkops.store import RunInfo, Store, settle_elsewhere, unsettled_elsewhere
 
 __all__ = [
     "SENT_UNKNOWN",
     "SUPERSEDED",
     "UNSETTLED_LOOKBACK_S",
+    "Unsettled",
     "check_unsettled",
     "copy_for_plan",
     "replaced_runs",
@@ -128,10 +131,28 @@ def copy_for_plan(source: Store, scratch: Store, run: RunInfo) -> None:
         dst.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", by)
 
 
-def unsettled_sends(store: Store, run: RunInfo) -> list[tuple[int, str, str, str, float]]:
-    """``(line, action, device_id, earlier run, sent at)`` of the pending rows whose device an
-    earlier run of this tenant sent the same action that must not run twice, in the last
-    :data:`UNSETTLED_LOOKBACK_S`, and never learnt whether it landed."""
+@dataclass(frozen=True, slots=True)
+class Unsettled:
+    """A pending row whose device an earlier run sent the same action that must not run twice,
+    in the last :data:`UNSETTLED_LOOKBACK_S`, and never learnt whether it landed."""
+
+    line: int
+    action: str
+    device_id: str
+    run_id: str  # the earlier run
+    sent_at: float
+    db: Path | None = None  # the earlier run's database when not this one
+    live: bool = False  # that run is working now: its send may still be in flight
+
+    @property
+    def earlier(self) -> str:
+        where = f" (--db {self.db})" if self.db is not None else ""
+        return f"run {self.run_id}{where}"
+
+
+def unsettled_sends(store: Store, run: RunInfo, index: Path | None = None) -> list[Unsettled]:
+    """The pending rows of ``run`` an earlier run of its tenant may already have sent: found in
+    this database, and in the others ``index`` (the runs index) names."""
     sql = (
         "SELECT new.line, new.action, new.device_id, old.run_id, max(old.sent_at)"  # noqa: S608 (placeholders only)
         " FROM items AS new JOIN items AS old"
@@ -143,7 +164,29 @@ def unsettled_sends(store: Store, run: RunInfo) -> list[tuple[int, str, str, str
     )
     since = time.time() - UNSETTLED_LOOKBACK_S
     args = (run.run_id, *_UNSAFE, *_UNSETTLED, since, run.tenant)
-    return [tuple(row) for row in store._conn.execute(sql, args)]
+    found = {row[0]: Unsettled(*row) for row in store._conn.execute(sql, args)}
+    if index is None:
+        return list(found.values())
+    wanted: dict[tuple[str, str], list[int]] = {}
+    pending = store._conn.execute(
+        "SELECT line, device_id, action FROM items WHERE run_id = ? AND state = 'pending'"  # noqa: S608 (placeholders only)
+        f" AND device_id IS NOT NULL AND action IN ({_marks(_UNSAFE)})",
+        (run.run_id, *_UNSAFE),
+    )
+    for line, device_id, action in pending:
+        if line not in found:
+            wanted.setdefault((device_id, action), []).append(line)
+    if not wanted:  # no other database is opened for a run with nothing to check
+        return list(found.values())
+    elsewhere = unsettled_elsewhere(
+        index, store.origin, tenant=run.tenant, actions=_UNSAFE, since=since
+    )
+    for sent in sorted(elsewhere, key=lambda s: s.sent_at):  # the latest send wins
+        for line in wanted.get((sent.device_id, sent.action), ()):
+            found[line] = Unsettled(
+                line, sent.action, sent.device_id, sent.run_id, sent.sent_at, sent.db, sent.live
+            )
+    return sorted(found.values(), key=lambda u: u.line)
 
 
 def settle_earlier(
@@ -161,29 +204,55 @@ def settle_earlier(
 
 
 async def check_unsettled(
-    store: Store, run: RunInfo, client: KandjiClient
+    store: Store, run: RunInfo, client: KandjiClient, *, index: Path | None = None
 ) -> list[tuple[int, tuple[str, str | None]]]:
-    """``(line, (skip reason, secret))`` of the rows not to send: an earlier run sent their
-    device the same action that must not run twice, never learnt whether it landed, and the
-    device's commands show it did (or cannot be read). One read per such row; the others send.
+    """``(line, (skip reason, secret))`` of the rows not to send: an earlier run (in this
+    database, or in another one ``index`` names) sent their device the same action that must
+    not run twice, never learnt whether it landed, and the device's commands show it did (or
+    cannot be read, or that run is still working). One read per such row; the others send.
     """
     skips: list[tuple[int, tuple[str, str | None]]] = []
-    for line, name, device_id, old_run, sent_at in await store.call(unsettled_sends, store, run):
-        verdict = await reconcile(client, ACTIONS[name], device_id=device_id, sent_at=sent_at)
-        earlier = f"run {old_run} sent {name} to this device and did not learn whether it landed"
+    for row in await store.call(unsettled_sends, store, run, index):
+        name, old = row.action, row.earlier
+        if row.live:  # its request may be in flight: the device cannot tell yet
+            why = (
+                f"{SENT_UNKNOWN}: {old} is sending {name} to this device now and has not learnt "
+                "whether it landed; let that run finish, then run this again"
+            )
+            skips.append((row.line, (why, None)))
+            continue
+        verdict = await reconcile(
+            client, ACTIONS[name], device_id=row.device_id, sent_at=row.sent_at
+        )
+        earlier = f"{old} sent {name} to this device and did not learn whether it landed"
         found = verdict.detail.removeprefix("outcome unknown: ")
         if not verdict.checked:  # not known either way: never sent blindly
+            db = f" --db {row.db}" if row.db is not None else ""
             why = (
                 f"{SENT_UNKNOWN}: {earlier}; {found}; check the device, or send it again with "
-                f"`bulkops resume {old_run} --resend-unknown`"
+                f"`bulkops resume {row.run_id} --resend-unknown{db}`"
             )
-            skips.append((line, (why, None)))
+            skips.append((row.line, (why, None)))
             continue
         landed = verdict.state == "succeeded"
         note = f"{found}, when run {run.run_id} checked the device"
-        await store.call(settle_earlier, store, run, device_id, name, landed=landed, note=note)
+        if row.db is None:
+            await store.call(
+                settle_earlier, store, run, row.device_id, name, landed=landed, note=note
+            )
+        elif not store.scratch:  # a plan keeps nothing, in any database
+            await store.call(
+                settle_elsewhere,
+                row.db,
+                tenant=run.tenant,
+                device_id=row.device_id,
+                action=name,
+                landed=landed,
+                note=note,
+            )
         if landed:
-            skips.append((line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)))
+            why = f"{ALREADY_SENT}: {earlier}; {verdict.detail}"
+            skips.append((row.line, (why, verdict.secret)))
     return skips
 
 

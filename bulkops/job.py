@@ -320,6 +320,7 @@ async def _drive(
                     verify=options.verify,
                     resend_unknown=options.resend_unknown,
                     plan_csv=folder / "plan.csv",
+                    runs_index=config.runs_index(),
                 )
                 if dry_run and not plan.reads:  # it has not met the tenant yet: one read
                     plan.reads += await _check_token(client)

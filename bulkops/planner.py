@@ -96,6 +96,7 @@ async def resolve_run(
     verify: bool = False,
     resend_unknown: bool = False,
     plan_csv: Path | None = None,
+    runs_index: Path | None = None,
 ) -> Plan:
     """Decide every unplanned pending item; reads only. Returns the plan of what is left.
 
@@ -165,7 +166,7 @@ async def resolve_run(
     checks = 0
     if run.started_at is None:  # a new run: what earlier runs sent is not sent twice
         sent_before = client.budget.stats.sent
-        for line, (why, secret) in await check_unsettled(store, run, client):
+        for line, (why, secret) in await check_unsettled(store, run, client, index=runs_index):
             store.complete(run_id, line, state="skipped", error=why, secret=secret)
             decided += 1
         checks = client.budget.stats.sent - sent_before

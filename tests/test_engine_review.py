@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from bulkops.budget import Rate
 from bulkops.engine import RunOptions
 from bulkops.job import drive, start_run
-from bulkops.store import Store
+from bulkops.store import Store, scratch_store
 from tests.conftest import Tenant, stop_after, write
 
 
@@ -246,3 +247,83 @@ async def test_a_deliberate_second_run_is_not_skipped_once_a_check_settled_the_f
     finally:
         store.close()
     assert Counter(e.device_id for e in restarts()) == dict.fromkeys(ids, 2)  # runs 1-2, then 3
+
+
+async def test_failed_csv_run_from_another_folder_checks_the_first_runs_database(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    """Noted at stop 14: the check of unsettled sends read only the new run's own database, and
+    ``failed.csv`` run from another folder gets another ``--db``: its locks were sent again. The
+    index of runs names the first database; the check reads it (and writes back there what it
+    found), and skips the rows whose lock is on the device, or whose run is still working."""
+    from bulkops.store._lock import RunLock
+
+    ids = [d["device_id"] for d in macs(tenant)][:4]
+    first = write(tmp_path / "lock.csv", "device_id,action\n" + "".join(f"{i},lock\n" for i in ids))
+    config1 = tenant.config(tmp_path, options=RunOptions(concurrency=1))
+    index = config1.runs_index()
+    locks = partial(tenant.sim.ledger.select, action="lock", method="POST")
+    store1 = Store(config1.db_path)
+    try:
+        run1, _ = start_run(store1, first, tenant=config1.tenant, index=index)
+        assert (await drive(store1, run1, config1, on_engine=stop_after(2))).exit_code == 130
+        landed = {e.device_id for e in locks()}
+        store1._conn.execute(  # as if every answer had been lost: two landed, two never left
+            "UPDATE items SET state = 'unknown', secret = NULL, sent_at = ? WHERE run_id = ?",
+            (time.time(), run1.run_id),
+        )
+    finally:
+        store1.close()
+
+    elsewhere = tmp_path / "home"
+    retry = write(tmp_path / "failed.csv", first.read_text().replace("action\n", "action,note\n"))
+    retry.write_text(retry.read_text().replace(",lock\n", ",lock,retry\n"))
+
+    async def run_from(folder: Path, *, plan: bool = False) -> tuple[Any, dict[str, Any]]:
+        config = tenant.config(
+            folder, options=RunOptions(concurrency=1), budget_db=tmp_path / "b.db"
+        )
+        with ExitStack() as stack:  # a plan works in a throwaway database, as `plan` does
+            if plan:
+                store = stack.enter_context(scratch_store(config.db_path))
+            else:
+                store = Store(config.db_path)
+                stack.callback(store.close)
+            # the index would refuse the same content again: a note per folder
+            manifest = write(folder / "failed.csv", retry.read_text().replace("retry", folder.name))
+            run, _ = start_run(store, manifest, tenant=config.tenant, index=index)
+            result = await drive(store, run, config, dry_run=plan)
+            return result, {r["device_id"]: r for r in store.results(run.run_id)}
+
+    held = RunLock(config1.db_path)  # the first run still working: nothing may be judged
+    held.acquire()
+    try:
+        result, rows = await run_from(elsewhere / "a")
+    finally:
+        held.release()
+    assert result.plan is not None and result.plan.skips == {"sent, outcome unknown": 4}
+    assert all("is sending lock to this device now" in r["error"] for r in rows.values())
+    assert all(f"--db {config1.db_path}" in r["error"] for r in rows.values())
+
+    result, rows = await run_from(elsewhere / "p", plan=True)  # shows the same, keeps nothing
+    assert result.plan is not None and result.plan.skips == {"already sent": 2}
+    store1 = Store(config1.db_path)
+    try:
+        assert {r["state"] for r in store1.results(run1.run_id)} == {"unknown"}
+    finally:
+        store1.close()
+
+    result, rows = await run_from(elsewhere / "b")
+    assert result.plan is not None and result.plan.skips == {"already sent": 2}
+    assert Counter(e.device_id for e in locks()) == dict.fromkeys(ids, 1)  # each locked once
+    assert {d for d, r in rows.items() if r["state"] == "skipped"} == landed
+    assert result.reports is not None and result.reports.secrets_csv is not None
+    with result.reports.secrets_csv.open(encoding="utf-8-sig", newline="") as fh:
+        kept = {r["device_id"]: r["secret"] for r in csv.DictReader(fh)}
+    assert kept == {e.device_id: e.pin for e in locks()}  # found on the devices, and sent now
+    store1 = Store(config1.db_path)
+    try:  # written back where the first run keeps them
+        earlier = {r["device_id"]: r["state"] for r in store1.results(run1.run_id)}
+    finally:
+        store1.close()
+    assert earlier == {d: "succeeded" if d in landed else "failed" for d in ids}

@@ -2,7 +2,15 @@
 
 from bulkops.store._db import connect
 from bulkops.store._discard import discard_if_unused
-from bulkops.store._index import RunElsewhere, databases_of_run, note_run, runs_elsewhere
+from bulkops.store._index import (
+    RunElsewhere,
+    SentElsewhere,
+    databases_of_run,
+    note_run,
+    runs_elsewhere,
+    settle_elsewhere,
+    unsettled_elsewhere,
+)
 from bulkops.store._scratch import scratch_store
 from bulkops.store._store import OUTCOMES, RunInfo, Store, WorkItem, new_run_id
 
@@ -10,6 +18,7 @@ __all__ = [
     "OUTCOMES",
     "RunElsewhere",
     "RunInfo",
+    "SentElsewhere",
     "Store",
     "WorkItem",
     "connect",
@@ -19,4 +28,6 @@ __all__ = [
     "note_run",
     "runs_elsewhere",
     "scratch_store",
+    "settle_elsewhere",
+    "unsettled_elsewhere",
 ]

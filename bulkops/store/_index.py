@@ -24,13 +24,35 @@ import orjson
 
 from bulkops.errors import CheckpointError
 from bulkops.store._db import connect
+from bulkops.store._lock import RunLock
 from bulkops.store._store import OUTCOMES, RunInfo
 
-__all__ = ["RunElsewhere", "databases_of_run", "note_run", "runs_elsewhere"]
+__all__ = [
+    "RunElsewhere",
+    "SentElsewhere",
+    "databases_of_run",
+    "note_run",
+    "runs_elsewhere",
+    "settle_elsewhere",
+    "unsettled_elsewhere",
+]
 
 log = logging.getLogger("bulkops")
 
 _PLAN = ".plan-"  # a plan's scratch database (bulkops.store._scratch): never a run to point at
+_UNSETTLED = ("unknown", "sending")  # sent, and never found out whether it landed
+
+
+@dataclass(frozen=True, slots=True)
+class SentElsewhere:
+    """A send of a run in another database whose outcome that run never learnt."""
+
+    db: Path
+    live: bool  # that database's run is working now: its ``sending`` may still be in flight
+    run_id: str
+    device_id: str
+    action: str
+    sent_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +117,85 @@ def databases_of_run(index: Path, run_id: str) -> list[Path]:
         if Path(where) not in found and Path(where).is_file():
             found.append(Path(where))
     return found
+
+
+def unsettled_elsewhere(
+    index: Path, here: Path, *, tenant: str, actions: tuple[str, ...], since: float
+) -> list[SentElsewhere]:
+    """Sends of ``actions`` since ``since`` by runs of ``tenant`` in the indexed databases other
+    than ``here``, whose outcome they never learnt (``unknown``, or ``sending``)."""
+    mine = here.resolve()
+    found: list[SentElsewhere] = []
+    for db in dict.fromkeys(
+        Path(where)
+        for entry in _entries(index)
+        if entry.get("tenant") == tenant and isinstance(where := entry.get("db"), str)
+    ):
+        if db == mine or _PLAN in db.name or not _touched_since(db, since):
+            continue
+        live = RunLock(db).in_use()
+        for run_id, device_id, action, sent_at in _unsettled_in(db, tenant, actions, since):
+            found.append(SentElsewhere(db, live, run_id, device_id, action, sent_at))
+    return found
+
+
+def settle_elsewhere(
+    db: Path, *, tenant: str, device_id: str, action: str, landed: bool, note: str
+) -> None:
+    """Write on another database's unsettled rows of this device and action what a check of the
+    device found, so that no later run checks them again; best effort (a log line if not)."""
+    state = "succeeded" if landed else "failed"
+    marks = ", ".join("?" * len(_UNSETTLED))
+    try:
+        conn = connect(db)
+    except CheckpointError as exc:
+        log.warning("could not note what the check found in %s (%s)", db, exc)
+        return
+    try:
+        conn.execute(
+            "UPDATE items SET state = ?, error = ? WHERE device_id = ? AND action = ?"
+            f" AND state IN ({marks}) AND run_id IN (SELECT run_id FROM runs WHERE tenant = ?)",
+            (state, note, device_id, action, *_UNSETTLED, tenant),
+        )
+    except sqlite3.Error as exc:
+        log.warning("could not note what the check found in %s (%s)", db, exc)
+    finally:
+        conn.close()
+
+
+def _touched_since(db: Path, since: float) -> bool:
+    """Whether the database or its write-ahead log changed since ``since`` (a send writes)."""
+    stamps = []
+    for path in (db, Path(f"{db}-wal")):
+        with contextlib.suppress(OSError):
+            stamps.append(path.stat().st_mtime)
+    return bool(stamps) and max(stamps) >= since
+
+
+def _unsettled_in(
+    db: Path, tenant: str, actions: tuple[str, ...], since: float
+) -> list[tuple[str, str, str, float]]:
+    """``(run, device, action, last sent at)`` of one database's unsettled sends (read only)."""
+    try:
+        conn = connect(db, readonly=True)
+    except CheckpointError:  # gone, damaged, another version: nothing to go on
+        return []
+    sql = (
+        "SELECT items.run_id, device_id, action, max(sent_at) FROM items"
+        " JOIN runs ON runs.run_id = items.run_id"
+        f" WHERE runs.tenant = ? AND action IN ({', '.join('?' * len(actions))})"
+        f" AND state IN ({', '.join('?' * len(_UNSETTLED))}) AND sent_at >= ?"
+        " AND device_id IS NOT NULL GROUP BY device_id, action"
+    )
+    try:
+        return [
+            (str(r), str(d), str(a), float(t))
+            for r, d, a, t in conn.execute(sql, (tenant, *actions, *_UNSETTLED, since))
+        ]
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
 
 
 def _entries(index: Path) -> Iterator[dict[str, object]]:

@@ -41,6 +41,7 @@ def scratch_store(beside: Path) -> Iterator[Store]:
         fcntl.flock(hold, fcntl.LOCK_EX)
     try:
         store = Store(name, scratch=True)
+        store.origin = beside
         try:
             yield store
         finally:

@@ -81,6 +81,7 @@ class Store:
     def __init__(self, path: Path | str, *, linger_s: float = 0.02, scratch: bool = False) -> None:
         self.path = Path(path)
         self.scratch = scratch  # a plan's throwaway database
+        self.origin = self.path  # the database it stands for (a plan's: the real --db)
         self._conn = connect(self.path, scratch=scratch)
         self._exec: ThreadPoolExecutor | None = None
         self._writer = Writer(self._commit, linger_s=linger_s)
