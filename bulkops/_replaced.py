@@ -24,8 +24,8 @@ from pathlib import Path
 from bulkops.actions import ACTIONS
 from bulkops.client import KandjiClient
 from bulkops.reconcile import reconcile
-from bulkops.report import ALREADY_SENT
 from bulkops.store import RunInfo, Store, settle_elsewhere, unsettled_elsewhere
+from bulkops.summary import ALREADY_SENT
 
 __all__ = [
     "SENT_UNKNOWN",

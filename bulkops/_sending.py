@@ -35,9 +35,9 @@ from bulkops.errors import (
     TransportError,
 )
 from bulkops.reconcile import read_secret, reconcile
-from bulkops.report import PERMISSION_MISSING
 from bulkops.retry import CircuitBreaker, ErrorKind, RetryPolicy, RetryQuota
 from bulkops.store import Store, WorkItem
+from bulkops.summary import PERMISSION_MISSING
 
 __all__ = ["Outcome", "Sender", "read_back_mismatch"]
 

@@ -32,9 +32,10 @@ from bulkops.errors import (
 )
 from bulkops.manifest import open_manifest
 from bulkops.planner import Plan, resolve_run
-from bulkops.report import ReportPaths, Summary, write_reports
+from bulkops.report import ReportPaths, write_reports
 from bulkops.store import OUTCOMES, RunInfo, Store, note_run, runs_elsewhere
 from bulkops.store._lock import RunLock
+from bulkops.summary import Summary
 
 __all__ = [
     "JobConfig",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from bulkops.planner import PLAN_COLUMNS, write_plan_csv
+from bulkops._plan_csv import PLAN_COLUMNS, write_plan_csv
 from bulkops.report import neutralise
 from bulkops.store import Store
 
@@ -69,7 +69,7 @@ def test_every_row_reads_back_as_written_with_quoting_and_formula_guards(tmp_pat
 
 
 def test_summary_reports_an_hourly_rate_only_for_runs_long_enough_to_mean_one() -> None:
-    from bulkops.report import MIN_RATE_SPAN_S, Summary
+    from bulkops.summary import MIN_RATE_SPAN_S, Summary
 
     def summary(requests: int, seconds: float) -> dict[str, object]:
         return Summary(

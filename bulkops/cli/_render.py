@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from bulkops.engine import Progress
     from bulkops.job import JobResult
     from bulkops.planner import Plan
-    from bulkops.report import ReportPaths, Summary
+    from bulkops.report import ReportPaths
+    from bulkops.summary import Summary
 
 
 def print_plan(plan: Plan) -> None:
@@ -137,7 +138,7 @@ def print_not_done(s: Summary, reports: ReportPaths, *, replaced_by: str | None 
             "have none"
         )
     if failed := s.outcomes.get("failed", 0):
-        from bulkops.report import PERMISSION_MISSING
+        from bulkops.summary import PERMISSION_MISSING
 
         kinds = list(s.failed_by.items())
         why = " · ".join(f"{k} {n}" for k, n in kinds[:4]) + (" · …" if len(kinds) > 4 else "")
