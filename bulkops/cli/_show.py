@@ -190,7 +190,7 @@ def select(
     subdomain: Subdomain = None,
     region: Region = "us",
     token_file: TokenFile = None,
-    rate: RateText = "9000/h",
+    rate: RateText = None,
     budget_db: BudgetDb = None,
     token: TokenTrap = None,
 ) -> None:

@@ -160,3 +160,29 @@ def test_a_runs_tenant_finds_its_profile_so_a_resume_keeps_its_rate(config: Path
     assert profile_for(host) == "iru-lab"
     assert profile_for("nobody.api.kandji.io") is None
     assert profile_for(host, path=config.parent / "missing.toml") is None
+
+
+@pytest.mark.usefixtures("config")
+def test_select_spends_at_the_profiles_rate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    """`select` passed 9000/h when no --rate was given, over the profile's own (a tenant that
+    keeps headroom for other integrations set 6000/h there): now the profile's rate holds."""
+    from typer.testing import CliRunner
+
+    import bulkops.cli._run as run_module
+    from bulkops.cli import app
+
+    memory_keyring.set_password(KEYCHAIN_SERVICE, "acme.api.eu.kandji.io", str(uuid.uuid4()))
+    made: list[object] = []
+
+    def config_only(**given: object) -> object:  # the config select would send with; no send
+        made.append(job_config(**given))  # type: ignore[arg-type]
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(run_module, "job_config", config_only)
+    out = tmp_path / "job.csv"
+    args = ["select", "--tenant", "acme", "--action", "blankpush", "--platform", "Mac"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert isinstance(result.exception, ConfigError), result.output
+    assert [c.rate for c in made] == [Rate(6000, 3600.0)]  # type: ignore[attr-defined]
