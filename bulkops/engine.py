@@ -375,6 +375,8 @@ class Engine:
         p.window_left = budget.window_left()
         p.paused_s = budget.pause_left_s()
         p.eta_s = budget.eta_s(self._remaining())
+        if self._opts.window is not None:  # sent only while it is open
+            p.eta_s = self._opts.window.finish_s(datetime.now(), p.eta_s)
         if self._on_progress is not None:
             self._on_progress(p)
 

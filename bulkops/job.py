@@ -325,8 +325,8 @@ async def _drive(
                 )
                 if dry_run and not plan.reads:  # it has not met the tenant yet: one read
                     plan.reads += await _check_token(client)
-                if options.window is not None and plan.writes:  # first, the wait for it
-                    plan.eta_s += options.window.wait_s(datetime.now())
+                if options.window is not None and plan.writes:  # sent only while it is open
+                    plan.eta_s = options.window.finish_s(datetime.now(), plan.eta_s)
             except ApiError as exc:
                 url = config.connection.base_url
                 raise tenant_error(exc, url, answered=client.answered) from None

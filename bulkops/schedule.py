@@ -55,3 +55,19 @@ class TimeWindow:
         if opens <= when:
             opens += timedelta(days=1)
         return (opens - when).total_seconds()
+
+    def finish_s(self, when: datetime, work_s: float) -> float:
+        """Seconds from ``when`` until ``work_s`` seconds of sending are done, sending only
+        while the window is open: the ETA of a run longer than one night's window."""
+        t, left = when, max(work_s, 0.0)
+        while True:
+            t += timedelta(seconds=self.wait_s(t))
+            midnight = t.replace(hour=0, minute=0, second=0, microsecond=0)
+            closes = midnight + timedelta(minutes=self.end_min)
+            if closes <= t:
+                closes += timedelta(days=1)
+            open_s = (closes - t).total_seconds()
+            if left <= open_s:
+                return (t - when).total_seconds() + left
+            left -= open_s
+            t = closes

@@ -358,6 +358,26 @@ async def test_nothing_is_sent_outside_the_window(
     assert re.search(r"nothing is sent for (1 h 59|2 h 00) min$", said[0]), said
 
 
+def test_the_eta_counts_only_the_hours_the_window_is_open() -> None:
+    """Noted at stop 14: the ETA added the wait for the window to open, then counted the work
+    as if the window never closed. Nine hours of sends in a 22:00-06:00 window end the next
+    night at 23:00, not at 07:00."""
+    from datetime import datetime
+
+    from bulkops.schedule import TimeWindow
+
+    night = TimeWindow.parse("22:00-06:00")
+    h = 3600
+    assert night.finish_s(datetime(2026, 1, 1, 21, 0), 2 * h) == 3 * h  # opens in 1 h
+    assert night.finish_s(datetime(2026, 1, 1, 23, 0), 7 * h) == 7 * h  # inside: to 06:00
+    assert night.finish_s(datetime(2026, 1, 1, 21, 0), 9 * h) == 26 * h  # 8 h, 16 h shut, 1 h
+    assert night.finish_s(datetime(2026, 1, 1, 21, 0), 0) == 1 * h  # nothing: when it opens
+    day = TimeWindow.parse("09:00-17:30")
+    assert day.finish_s(datetime(2026, 1, 1, 17, 0), 3 * h) == 18 * h + 30 * 60  # 11:30 next day
+    whole = TimeWindow.parse("00:00-24:00")
+    assert whole.finish_s(datetime(2026, 1, 1, 12, 0), 50 * h) == 50 * h
+
+
 def test_time_windows_parse_and_cross_midnight() -> None:
     from datetime import datetime
 
