@@ -143,7 +143,7 @@ class RetryPolicy:
         if error_kind != "connect" and not safe_to_repeat:
             return Decision("unknown", f"{what}; the action must not run twice: not resent")
         if attempt >= self.max_attempts:
-            return Decision("failed", f"{what} on all {self.max_attempts} attempts")
+            return Decision("failed", f"{what} on {self.max_attempts} attempts in a row")
         if quota is not None and not quota.try_spend(timeout=error_kind == "timeout"):
             return Decision("failed", f"{what}; retry quota exhausted (too many errors)")
         return Decision("retry", f"{what}; retrying (attempt {attempt + 1} of {self.max_attempts})")
