@@ -32,7 +32,7 @@ from bulkops.errors import (
 )
 from bulkops.manifest import open_manifest
 from bulkops.planner import Plan, resolve_run
-from bulkops.report import ReportPaths, write_reports
+from bulkops.report import ReportPaths, check_folder, write_reports
 from bulkops.store import OUTCOMES, RunInfo, Store, note_run, runs_elsewhere
 from bulkops.store._lock import RunLock
 from bulkops.summary import Summary
@@ -302,6 +302,7 @@ async def _drive(
             f"twice, so it is not resumed (nothing was sent). See `bulkops status {by}`"
         )
     folder = config.out_dir or Path("reports") / run.run_id
+    check_folder(folder, run.run_id)  # before anything is sent, not only once it is
     history = SendHistory(config.budget_path(), tenant=config.tenant)
     budget = Budget(
         BudgetConfig(rate=config.rate, per_second=config.per_second, tenant=config.tenant),

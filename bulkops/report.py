@@ -20,12 +20,14 @@ from typing import IO, Any
 import orjson
 
 from bulkops.actions import ACTIONS, SECRET_NOT_READ
-from bulkops.errors import RunAborted
+from bulkops.errors import ConfigError, RunAborted
 from bulkops.store import RunInfo, Store
 from bulkops.summary import Summary, failure_kind, iso, not_applied, summarize
 
 __all__ = [
     "ReportPaths",
+    "check_folder",
+    "claim_folder",
     "neutralise",
     "neutralised_sql",
     "write_reports",
@@ -107,6 +109,50 @@ def _cell(value: Any) -> str:
     return neutralise(value)
 
 
+_OWNER = ".bulkops-run"  # the id of the run whose reports a folder holds
+_REPORT_FILES = ("results.csv", "results.jsonl", "summary.json", "failed.csv", "secrets.csv")
+
+
+def folder_owner(folder: Path) -> str | None:
+    """The run whose reports ``folder`` holds; ``""`` when it holds report files of no known
+    run (written by hand, or by a version that left no mark); ``None`` when it holds none."""
+    try:
+        return (folder / _OWNER).read_text(encoding="utf-8-sig").strip() or ""
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return ""
+    try:
+        owner = orjson.loads((folder / "summary.json").read_bytes()).get("run_id")
+        return owner if isinstance(owner, str) else ""
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        pass
+    return "" if any((folder / name).exists() for name in _REPORT_FILES) else None
+
+
+def check_folder(folder: Path, run_id: str) -> None:
+    """Refuse a report folder that holds other reports: writing there would replace them, and
+    a ``secrets.csv`` holds PINs that are nowhere else once it has them."""
+    owner = folder_owner(folder)
+    if owner is None or owner == run_id:
+        return
+    whose = f"the reports of run {owner}" if owner else "report files of another run"
+    raise ConfigError(
+        f"{folder} holds {whose}; writing this run's there would replace them (a secrets.csv "
+        f"holds lock PINs kept nowhere else): choose another --out, or leave --out out for "
+        f"reports/{run_id}/ (nothing was sent)"
+    )
+
+
+def claim_folder(folder: Path, run_id: str) -> None:
+    """``check_folder``, then mark the folder as this run's (creating it 0700)."""
+    check_folder(folder, run_id)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if folder_owner(folder) != run_id:
+        with _private(folder / _OWNER) as fh:
+            fh.write(run_id + "\n")
+
+
 # The rows ``failed.csv`` lists: those that ended without their change. Rows not sent yet are not
 # among them: they belong to their run, and its resume sends them.
 _UNDONE = ("failed", "unknown")
@@ -115,10 +161,10 @@ _UNDONE = ("failed", "unknown")
 def write_reports(
     store: Store, run: RunInfo, folder: Path, *, stopped: RunAborted | None = None
 ) -> tuple[ReportPaths, Summary]:
-    """Write every report of ``run`` into ``folder`` (created 0700); ``stopped`` is why the
-    pass that just ended stopped early, when it did."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
+    """Write every report of ``run`` into ``folder`` (created 0700; an existing one keeps its
+    mode, its files are 0600); ``stopped`` is why the pass that just ended stopped early, when
+    it did. Refused (``ConfigError``) when the folder holds another run's reports."""
+    claim_folder(folder, run.run_id)
     paths = ReportPaths(
         folder=folder,
         results_csv=folder / "results.csv",

@@ -1014,3 +1014,47 @@ def test_without_a_terminal_progress_is_a_timestamped_line_a_minute(
     with Renderer(quiet=True, log_every_s=0.0) as render:
         render(p)
     assert capsys.readouterr().err == ""
+
+
+def test_a_report_folder_of_another_run_is_refused_before_anything_is_sent(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    """Review: two lock runs given the same --out: the second replaced secrets.csv, and the
+    first run's PINs, already cleared from the database, were lost for good. A folder holding
+    another run's reports is now refused in one line, before anything is sent."""
+    sim, url, token = served
+    fleet = sim.fleet.devices  # type: ignore[attr-defined]
+    macs = sorted(i for i in fleet if fleet[i]["platform"] == "Mac")[:6]
+    env = env_with_token(token)
+    for name, part in (("a.csv", macs[:3]), ("b.csv", macs[3:])):
+        (tmp_path / name).write_text("device_id,action\n" + "".join(f"{m},lock\n" for m in part))
+    run = ["--base-url", url, "--yes", "-q", "--out", "shared"]
+    first = bulkops("run", "a.csv", *run, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    secrets = (tmp_path / "shared" / "secrets.csv").read_bytes()
+    locks = partial(sim.ledger.select, action="lock", method="POST")  # type: ignore[attr-defined]
+    assert len(locks()) == 3
+
+    for args in (["run", "b.csv", *run], ["plan", "b.csv", "--base-url", url, "--out", "shared"]):
+        second = bulkops(*args, env=env, cwd=tmp_path)
+        assert second.returncode == 2, second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "shared holds the reports of run " in lines[0], lines
+        assert "choose another --out" in lines[0]
+    assert len(locks()) == 3  # nothing sent
+    assert (tmp_path / "shared" / "secrets.csv").read_bytes() == secrets
+    (run_b,) = [
+        r for r in sqlite3.connect(tmp_path / "bulkops.db").execute("SELECT count(*) FROM runs")
+    ]
+    assert run_b == (1,)  # the refused run is not left behind to resume
+
+    again = bulkops("run", "b.csv", *run[:-1], "others", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len(locks()) == 6
+    mine = tmp_path / "mine"  # a folder of the user's own files is not written over either
+    mine.mkdir(mode=0o755)
+    (mine / "results.csv").write_text("my notes\n")
+    (tmp_path / "c.csv").write_text(f"device_id,action\n{sorted(fleet)[0]},blankpush\n")
+    third = bulkops("run", "c.csv", "--base-url", url, "-q", "--out", "mine", env=env, cwd=tmp_path)
+    assert third.returncode == 2 and "report files of another run" in third.stderr, third.stderr
+    assert (mine / "results.csv").read_text() == "my notes\n"
