@@ -48,17 +48,24 @@ log = logging.getLogger("bulkops")
 _ALREADY = re.compile(r"\balready (running|pending|locked)\b", re.IGNORECASE)
 
 
+# Actions whose parameters name what they act on: one pending for alice says nothing of bob.
+_TARGETED = frozenset({"deleteuser"})
+
+
 def _already_so(exc: StatusError, action: Action, request: Request) -> bool:
     """Whether a 400 says the device already does what the row asks: locked, for a lock; the
-    same command pending, for an action safe to repeat (most often this row's own earlier try,
-    applied before its answer was lost) or one whose row sets nothing that could tell two
-    apart (a pending DeleteUser may be for another user, an erase for another PIN)."""
+    same command pending (most often this row's own earlier try, applied before its answer was
+    lost), unless the row names a target a pending one may not share (a DeleteUser's user).
+
+    A pending erase or restart is taken as this row's even when its parameters differ: the
+    device will be erased or restarted by it, and failing the row would have ``failed.csv``
+    queue a second one once the first is done (review: a Mac erased twice)."""
     found = _ALREADY.search(exc.detail) if exc.status == 400 else None
     if found is None:
         return False
     if found.group(1).lower() == "locked":
         return action.name == "lock"
-    return action.safe_to_repeat or not request.body
+    return action.name not in _TARGETED or not request.body
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +178,8 @@ class Sender:
                 # Queued already (by an earlier send or someone else), or done: the device does
                 # what the row asks. A lock's PIN is read back as after a lost answer.
                 reply, landed = Reply(exc.status, None, {}), f"already on the device: {exc.detail}"
+                if any(p.secret for p in action.params) and request.body:
+                    landed += "; not queued again: the one queued runs, with the PIN it was sent"
             except TransportError as exc:
                 kind: ErrorKind = "reset_after_send" if exc.maybe_applied else "connect"
                 if exc.timed_out:

@@ -564,6 +564,22 @@ async def test_a_command_already_pending_or_done_on_the_device_is_not_a_failure(
     (row,) = read_csv(other.reports.results_csv)
     assert row["outcome"] == "failed" and row["error"] == "Command already running"
 
+    # Review: a second erase while the first was queued failed, and failed.csv, run once the
+    # first was done, erased the Mac again. The queued one is this row's, whatever its PIN.
+    mac = devices(tenant, "Mac")[4]["device_id"]
+    once = write(tmp_path / "e.csv", f"device_id,action,pin\n{mac},erase,123456\n")
+    twice = write(tmp_path / "f.csv", f"device_id,action,pin\n{mac},erase,654321\n")
+    assert (await run_job(tenant, tmp_path / "5", once)).exit_code == 0
+    second = await run_job(tenant, tmp_path / "6", twice)
+    assert second.exit_code == 0 and second.reports is not None
+    assert second.reports.failed_csv is None
+    (row,) = read_csv(second.reports.results_csv)
+    assert row["outcome"] == "succeeded", row
+    assert row["error"].startswith("already on the device: Command already running; not queued")
+    assert "with the PIN it was sent" in row["error"]
+    erases = tenant.sim.ledger.select(action="erase", method="POST", applied=True)
+    assert [e.device_id for e in erases] == [mac]
+
 
 async def test_summary_json_says_how_the_pass_ended(tenant: Tenant, tmp_path: Path) -> None:
     """Review: summary.json had no stop reason and no exit code (only the --json stdout did),
