@@ -24,7 +24,7 @@ from pathlib import Path
 from bulkops.actions import ACTIONS
 from bulkops.client import KandjiClient
 from bulkops.reconcile import reconcile
-from bulkops.store import RunInfo, Store, settle_elsewhere, unsettled_elsewhere
+from bulkops.store import RunInfo, Store, sends_elsewhere, settle_elsewhere
 from bulkops.summary import ALREADY_SENT
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "replacing_run",
     "runs_of_file",
     "sent_by_replaced",
+    "sent_lately",
     "settle_earlier",
     "supersede",
     "unsettled_sends",
@@ -178,7 +179,7 @@ def unsettled_sends(store: Store, run: RunInfo, index: Path | None = None) -> li
             wanted.setdefault((device_id, action), []).append(line)
     if not wanted:  # no other database is opened for a run with nothing to check
         return list(found.values())
-    elsewhere = unsettled_elsewhere(
+    elsewhere = sends_elsewhere(
         index, store.origin, tenant=run.tenant, actions=_UNSAFE, since=since
     )
     for sent in sorted(elsewhere, key=lambda s: s.sent_at):  # the latest send wins
@@ -254,6 +255,46 @@ async def check_unsettled(
             why = f"{ALREADY_SENT}: {earlier}; {verdict.detail}"
             skips.append((row.line, (why, verdict.secret)))
     return skips
+
+
+def sent_lately(store: Store, run: RunInfo, index: Path | None = None) -> dict[str, list[str]]:
+    """Per action that must not run twice: the runs of the tenant (here, and in the databases
+    ``index`` names) that sent it successfully in the last :data:`UNSETTLED_LOOKBACK_S` to a
+    device this run is about to send it to, and how many such devices (the last item)."""
+    since = time.time() - UNSETTLED_LOOKBACK_S
+    pending: dict[tuple[str, str], None] = dict.fromkeys(
+        store._conn.execute(
+            "SELECT device_id, action FROM items WHERE run_id = ? AND state = 'pending'"  # noqa: S608 (placeholders only)
+            f" AND device_id IS NOT NULL AND action IN ({_marks(_UNSAFE)})",
+            (run.run_id, *_UNSAFE),
+        )
+    )
+    if not pending:
+        return {}
+    # A plan's scratch database holds copies of a few earlier rows: it reads the real one.
+    sent: list[tuple[str, str, str]] = []
+    if not store.scratch:
+        sent += store._conn.execute(
+            "SELECT device_id, action, items.run_id FROM items JOIN runs"  # noqa: S608 (placeholders only)
+            " ON runs.run_id = items.run_id WHERE items.run_id != ? AND runs.tenant = ?"
+            f" AND action IN ({_marks(_UNSAFE)}) AND state = 'succeeded' AND sent_at >= ?",
+            (run.run_id, run.tenant, *_UNSAFE, since),
+        )
+    if index is not None:
+        here, origin = (store.path if store.scratch else store.origin), store.origin.resolve()
+        for e in sends_elsewhere(
+            index, here, tenant=run.tenant, actions=_UNSAFE, since=since, states=("succeeded",)
+        ):
+            sent.append(
+                (e.device_id, e.action, e.run_id if e.db == origin else f"{e.run_id} (--db {e.db})")
+            )
+    runs: dict[str, dict[str, None]] = {}
+    devices: dict[str, set[str]] = {}
+    for device_id, action, old in sent:
+        if (device_id, action) in pending:
+            runs.setdefault(action, {})[old] = None
+            devices.setdefault(action, set()).add(device_id)
+    return {action: [*olds, str(len(devices[action]))] for action, olds in runs.items()}
 
 
 def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from bulkops._plan_csv import refresh_plan_csv
-from bulkops._replaced import check_unsettled, sent_by_replaced
+from bulkops._replaced import check_unsettled, sent_by_replaced, sent_lately
 from bulkops.actions import ACTIONS, Action, ParamKind
 from bulkops.client import KandjiClient
 from bulkops.errors import ManifestError
@@ -173,6 +173,16 @@ async def resolve_run(
             store.complete(run_id, line, state="skipped", error=why)
             decided += 1
         await store.flush()
+        for name, (*earlier, count) in (
+            await store.call(sent_lately, store, run, runs_index)
+        ).items():  # a deliberate second erase is the admin's call: said, not refused
+            log.warning(
+                "%s succeeded on %s of these devices in the last 24 h (run %s): this run sends "
+                "it to them again; stop here unless that is meant",
+                name,
+                count,
+                ", ".join(earlier),
+            )
     if decided:  # else the survey still holds (serial rows are always decided): no second pass
         groups = await store.call(_survey, store, run_id)
     await store.call(_tally, store, plan, groups, verify, resend_unknown)

@@ -118,7 +118,7 @@ def folder_owner(folder: Path) -> str | None:
     run (written by hand, or by a version that left no mark); ``None`` when it holds none."""
     try:
         return (folder / _OWNER).read_text(encoding="utf-8-sig").strip() or ""
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no mark, or no folder: said when written
         pass
     except OSError:
         return ""

@@ -1058,3 +1058,37 @@ def test_a_report_folder_of_another_run_is_refused_before_anything_is_sent(
     third = bulkops("run", "c.csv", "--base-url", url, "-q", "--out", "mine", env=env, cwd=tmp_path)
     assert third.returncode == 2 and "report files of another run" in third.stderr, third.stderr
     assert (mine / "results.csv").read_text() == "my notes\n"
+
+
+def test_a_plan_says_which_devices_got_the_same_unsafe_action_lately(
+    served: tuple[object, str, str], tmp_path: Path
+) -> None:
+    """Review: `--new-run` of a finished erase sent the erase again with no word that these
+    Macs had been erased minutes before. A deliberate second one is the admin's call, so the
+    plan and the run say it, naming the earlier run (and its --db when it is another)."""
+    sim, url, token = served
+    fleet = sim.fleet.devices  # type: ignore[attr-defined]
+    macs = sorted(i for i in fleet if fleet[i]["platform"] == "Mac")[:4]
+    env = env_with_token(token)
+    (tmp_path / "a.csv").write_text(
+        "device_id,action\n" + "".join(f"{m},restart\n" for m in macs[:3])
+    )
+    first = bulkops(
+        "run", "a.csv", "--base-url", url, "--yes", "-q", "--json", env=env, cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    run_a = json.loads(first.stdout)["run_id"]
+    (tmp_path / "b.csv").write_text(
+        "device_id,action\n" + "".join(f"{m},restart\n" for m in macs[1:])
+    )
+    said = f"restart succeeded on 2 of these devices in the last 24 h (run {run_a}"
+    plan = bulkops("plan", "b.csv", "--base-url", url, env=env, cwd=tmp_path)
+    assert plan.returncode == 0 and f"{said})" in plan.stderr, plan.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    run = bulkops("run", "../b.csv", "--base-url", url, "--yes", "-q", env=env, cwd=other)
+    assert run.returncode == 0, run.stderr
+    assert f"{said} (--db {tmp_path / 'bulkops.db'}))" in run.stderr, run.stderr
+    (tmp_path / "c.csv").write_text(f"device_id,action\n{macs[0]},blankpush\n")
+    quiet = bulkops("plan", "c.csv", "--base-url", url, env=env, cwd=tmp_path)
+    assert quiet.returncode == 0 and "in the last 24 h" not in quiet.stderr, quiet.stderr

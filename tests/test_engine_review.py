@@ -6,14 +6,15 @@ import csv
 import time
 from collections import Counter
 from contextlib import ExitStack
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bulkops.budget import Rate
 from bulkops.engine import RunOptions
-from bulkops.job import drive, start_run
-from bulkops.store import Store, scratch_store
+from bulkops.job import JobConfig, drive, start_run
+from bulkops.store import RunInfo, Store, scratch_store
 from tests.conftest import Tenant, stop_after, write
 
 
@@ -22,6 +23,12 @@ def macs(tenant: Tenant) -> list[dict[str, Any]]:
         (d for d in tenant.sim.fleet.devices.values() if d["platform"] == "Mac"),
         key=lambda d: d["device_id"],
     )
+
+
+def own(config: JobConfig, run: RunInfo) -> JobConfig:
+    """The config with a report folder of the run's own: one folder holds one run's reports."""
+    assert config.out_dir is not None
+    return replace(config, out_dir=config.out_dir.parent / f"reports-{run.run_id}")
 
 
 def sent(tenant: Tenant, action: str) -> int:
@@ -130,7 +137,7 @@ async def test_a_new_run_of_an_edited_file_never_erases_a_device_twice(
         write(manifest, original.replace("123456", "654321"))
         run2, resumed = start_run(store, manifest, tenant=config.tenant, new_run=True)
         assert not resumed
-        second = await drive(store, run2, config, on_engine=stop_after(len(sent1) + 2))
+        second = await drive(store, run2, own(config, run2), on_engine=stop_after(len(sent1) + 2))
         assert second.plan is not None
         assert second.plan.skips == {"already sent": len(sent1), "sent, outcome unknown": 1}
         assert second.exit_code == 130
@@ -139,7 +146,7 @@ async def test_a_new_run_of_an_edited_file_never_erases_a_device_twice(
 
         write(manifest, original.replace("123456", "111111"))  # and once more
         run3, _ = start_run(store, manifest, tenant=config.tenant, new_run=True)
-        third = await drive(store, run3, config)
+        third = await drive(store, run3, own(config, run3))
         assert third.summary is not None and third.summary.not_applied == {
             "sent, outcome unknown": 1
         }
@@ -189,7 +196,7 @@ async def test_a_new_run_checks_a_device_before_resending_an_unsettled_lock(
         )
         retry.write_text(retry.read_text().replace("device_id,action\n", "device_id,action,note\n"))
         run2, _ = start_run(store, retry, tenant=config.tenant)
-        result = await drive(store, run2, config)
+        result = await drive(store, run2, own(config, run2))
         assert result.plan is not None and result.plan.skips == {"already sent": 2}
         assert result.exit_code == 0
         rows = {r["device_id"]: r for r in store.results(run2.run_id)}
@@ -233,7 +240,7 @@ async def test_a_deliberate_second_run_is_not_skipped_once_a_check_settled_the_f
         store._conn.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", (run1.run_id,))
         second = write(tmp_path / "b.csv", "device_id,action,note\n" + rows.replace("\n", ",b\n"))
         run2, _ = start_run(store, second, tenant=config.tenant)
-        result2 = await drive(store, run2, config)
+        result2 = await drive(store, run2, own(config, run2))
         assert result2.plan is not None and result2.plan.skips == {"already sent": 2}
         earlier = {r["device_id"]: r for r in store.results(run1.run_id)}
         assert {d for d, r in earlier.items() if r["state"] == "succeeded"} == landed
@@ -242,7 +249,7 @@ async def test_a_deliberate_second_run_is_not_skipped_once_a_check_settled_the_f
 
         third = write(tmp_path / "c.csv", "device_id,action,note\n" + rows.replace("\n", ",c\n"))
         run3, _ = start_run(store, third, tenant=config.tenant)
-        result3 = await drive(store, run3, config)
+        result3 = await drive(store, run3, own(config, run3))
         assert result3.plan is not None and result3.plan.skips == {}
     finally:
         store.close()

@@ -8,8 +8,8 @@ from bulkops.store._index import (
     databases_of_run,
     note_run,
     runs_elsewhere,
+    sends_elsewhere,
     settle_elsewhere,
-    unsettled_elsewhere,
 )
 from bulkops.store._scratch import scratch_store
 from bulkops.store._store import OUTCOMES, RunInfo, Store, WorkItem, new_run_id
@@ -28,6 +28,6 @@ __all__ = [
     "note_run",
     "runs_elsewhere",
     "scratch_store",
+    "sends_elsewhere",
     "settle_elsewhere",
-    "unsettled_elsewhere",
 ]

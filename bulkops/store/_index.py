@@ -33,8 +33,8 @@ __all__ = [
     "databases_of_run",
     "note_run",
     "runs_elsewhere",
+    "sends_elsewhere",
     "settle_elsewhere",
-    "unsettled_elsewhere",
 ]
 
 log = logging.getLogger("bulkops")
@@ -119,11 +119,17 @@ def databases_of_run(index: Path, run_id: str) -> list[Path]:
     return found
 
 
-def unsettled_elsewhere(
-    index: Path, here: Path, *, tenant: str, actions: tuple[str, ...], since: float
+def sends_elsewhere(
+    index: Path,
+    here: Path,
+    *,
+    tenant: str,
+    actions: tuple[str, ...],
+    since: float,
+    states: tuple[str, ...] = _UNSETTLED,
 ) -> list[SentElsewhere]:
     """Sends of ``actions`` since ``since`` by runs of ``tenant`` in the indexed databases other
-    than ``here``, whose outcome they never learnt (``unknown``, or ``sending``)."""
+    than ``here``, in ``states`` (by default those whose outcome they never learnt)."""
     mine = here.resolve()
     found: list[SentElsewhere] = []
     for db in dict.fromkeys(
@@ -134,7 +140,7 @@ def unsettled_elsewhere(
         if db == mine or _PLAN in db.name or not _touched_since(db, since):
             continue
         live = RunLock(db).in_use()
-        for run_id, device_id, action, sent_at in _unsettled_in(db, tenant, actions, since):
+        for run_id, device_id, action, sent_at in _sent_in(db, tenant, actions, since, states):
             found.append(SentElsewhere(db, live, run_id, device_id, action, sent_at))
     return found
 
@@ -172,10 +178,10 @@ def _touched_since(db: Path, since: float) -> bool:
     return bool(stamps) and max(stamps) >= since
 
 
-def _unsettled_in(
-    db: Path, tenant: str, actions: tuple[str, ...], since: float
+def _sent_in(
+    db: Path, tenant: str, actions: tuple[str, ...], since: float, states: tuple[str, ...]
 ) -> list[tuple[str, str, str, float]]:
-    """``(run, device, action, last sent at)`` of one database's unsettled sends (read only)."""
+    """``(run, device, action, last sent at)`` of one database's sends in ``states``."""
     try:
         conn = connect(db, readonly=True)
     except CheckpointError:  # gone, damaged, another version: nothing to go on
@@ -184,13 +190,13 @@ def _unsettled_in(
         "SELECT items.run_id, device_id, action, max(sent_at) FROM items"
         " JOIN runs ON runs.run_id = items.run_id"
         f" WHERE runs.tenant = ? AND action IN ({', '.join('?' * len(actions))})"
-        f" AND state IN ({', '.join('?' * len(_UNSETTLED))}) AND sent_at >= ?"
+        f" AND state IN ({', '.join('?' * len(states))}) AND sent_at >= ?"
         " AND device_id IS NOT NULL GROUP BY device_id, action"
     )
     try:
         return [
             (str(r), str(d), str(a), float(t))
-            for r, d, a, t in conn.execute(sql, (tenant, *actions, *_UNSETTLED, since))
+            for r, d, a, t in conn.execute(sql, (tenant, *actions, *states, since))
         ]
     except sqlite3.Error:
         return []
