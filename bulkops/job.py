@@ -326,6 +326,9 @@ async def _drive(
                 )
                 if dry_run and not plan.reads:  # it has not met the tenant yet: one read
                     plan.reads += await _check_token(client)
+                    # its answer said what the tenant has left this hour (other integrations)
+                    plan.window_left = client.budget.window_left()
+                    plan.eta_s = client.budget.eta_s(plan.writes + plan.verify)
                 if options.window is not None and plan.writes:  # sent only while it is open
                     plan.eta_s = options.window.finish_s(datetime.now(), plan.eta_s)
             except ApiError as exc:

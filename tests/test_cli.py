@@ -1092,3 +1092,22 @@ def test_a_plan_says_which_devices_got_the_same_unsafe_action_lately(
     (tmp_path / "c.csv").write_text(f"device_id,action\n{macs[0]},blankpush\n")
     quiet = bulkops("plan", "c.csv", "--base-url", url, env=env, cwd=tmp_path)
     assert quiet.returncode == 0 and "in the last 24 h" not in quiet.stderr, quiet.stderr
+
+
+def test_a_plan_counts_what_other_integrations_left_of_the_hour(tmp_path: Path) -> None:
+    """Review: with another integration having spent 9,995 of the tenant's 10,000 this hour
+    (the API said `X-RateLimit-Remaining-Hour: 5`), the plan showed 8998 left and an ETA of
+    seconds; only the run saw the truth. The plan's one read says it now."""
+    from bulkops.sim import Faults
+
+    sim = make_sim(devices=20, hour_limit=10_000, faults=Faults(other_integration_per_window=9_995))
+    token = sim.add_token()
+    with sim.in_thread() as url:
+        write_job(tmp_path, sim, 3, "blankpush")
+        plan = bulkops(
+            "plan", "job.csv", "--base-url", url, env=env_with_token(token), cwd=tmp_path
+        )
+    assert plan.returncode == 0, plan.stderr
+    found = re.search(r"(\d+) left in this window · ETA (\S+)", plan.stdout)
+    assert found is not None, plan.stdout
+    assert int(found.group(1)) <= 5, plan.stdout
