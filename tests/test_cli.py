@@ -83,6 +83,11 @@ def test_a_run_and_its_resume_through_the_cli(
     assert '"succeeded": 10' in done.stdout
     again = bulkops(*args[:-1], env=env_with_token(token), cwd=tmp_path)
     assert again.returncode == 0 and "already finished" in again.stdout
+    # Review: with --json this line came on stdout as text, and `| jq` failed.
+    shown = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
+    data = json.loads(shown.stdout)  # the whole of stdout is one document
+    assert shown.returncode == 0 and data["already_finished"] is True, shown.stdout
+    assert data["outcomes"]["succeeded"] == 10 and data["exit_code"] == 0
     assert sim.ledger.applied_count() == 10  # type: ignore[attr-defined]
     status = bulkops("status", cwd=tmp_path)
     assert status.returncode == 0 and "done" in status.stdout and "10/10" in status.stdout

@@ -337,13 +337,21 @@ def run_command(
 
             # a stop may have cut the reports short: written again
             reports, summary = finished_reports(store, run, config)
+            code = EXIT_FAILED if summary.attention else 0
+            if as_json:  # stdout stays one JSON document, as after a run
+                import orjson
+
+                data = summary.as_dict() | {"reports": str(reports.folder), "exit_code": code}
+                data["already_finished"] = True  # nothing was sent: --new-run runs it again
+                out.print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode(), markup=False)
+                return code
             parts = " · ".join(f"{k} {summary.outcomes.get(k, 0)}" for k in OUTCOME_ORDER)
             out.print(
                 f"run {run.run_id} of this manifest already finished: {parts}; reports are in "
                 f"{reports.folder}/ (pass --new-run to run it again)"
             )
             print_not_done(summary, reports)
-            return EXIT_FAILED if summary.attention else 0
+            return code
         quiet = approval.quiet or as_json
         try:
             result = run_async(
