@@ -257,7 +257,16 @@ class KandjiClient:
             except (TransportError, ServerError, BadResponse) as exc:
                 if attempt >= attempts:
                     raise
-                log.info("retrying GET %s after %s", path, exc)
+                if isinstance(exc, TransportError) and exc.timed_out:  # said: it takes a while
+                    log.warning(
+                        "no answer from the tenant in %g s (GET %s); trying again (%d of %d)",
+                        self._conn.timeout_s,
+                        path,
+                        attempt + 1,
+                        attempts,
+                    )
+                else:
+                    log.info("retrying GET %s after %s", path, exc)
                 await asyncio.sleep(backoff_s(attempt, rng=self._rng))
 
     async def _send(

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bulkops.job import drive, start_run
 from bulkops.retry import RetryPolicy
@@ -352,3 +353,31 @@ async def test_a_tenant_that_never_answered_points_at_the_base_url(tmp_path: Pat
                 await drive(store, run, config)
         finally:
             store.close()
+
+
+async def test_a_read_that_times_out_says_so_before_it_tries_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: `plan` against a tenant that took every connection and never answered printed
+    nothing for 2 min 36 s (5 tries of 30 s), then one line. Each timed-out try now says it is
+    trying again, so a long silence is never the first sign."""
+    import pytest
+
+    from bulkops.errors import RunAborted
+
+    sim = make_sim(devices=30, faults=Faults(slow_rate=1.0, slow_s=5.0, seed=2))
+    token = sim.add_token()
+    serial = sim.fleet.devices[sorted(sim.fleet.devices)[0]]["serial_number"]
+    manifest = write_csv(tmp_path / "job.csv", [{"serial_number": serial, "action": "blankpush"}])
+    async with sim.running() as url:
+        config = fast_config(Tenant(sim, url, token), tmp_path, timeout_s=0.2)
+        store = Store(config.db_path)
+        try:
+            run, _ = start_run(store, manifest, tenant=config.tenant)
+            with caplog.at_level("WARNING", logger="bulkops"), pytest.raises(RunAborted):
+                await drive(store, run, config)
+        finally:
+            store.close()
+    said = [r.getMessage() for r in caplog.records if "no answer from the tenant" in r.getMessage()]
+    assert [s.rsplit("(", 1)[1] for s in said] == [f"{n} of 5)" for n in range(2, 6)], said
+    assert all("in 0.2 s (GET /api/v1/devices" in s for s in said), said
