@@ -187,7 +187,7 @@ def write_reports(
         for row in store.results(run.run_id):
             outcome = (
                 row["state"]
-                if row["state"] in ("succeeded", "failed", "skipped", "unknown")
+                if row["state"] in ("succeeded", "failed", "skipped", "unknown", "sending")
                 else "pending"
             )
             outcomes[outcome] += 1

@@ -605,3 +605,48 @@ async def test_summary_json_says_how_the_pass_ended(tenant: Tenant, tmp_path: Pa
         assert (last["status"], last["stopped"], last["exit_code"]) == ("done", None, 0)
     finally:
         store.close()
+
+
+async def test_requests_in_flight_at_a_stop_are_not_called_unsent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Review: Ctrl-C while 5 slow locks were in flight said `5 rows not sent yet`, and
+    results.csv said `pending`, while the server had applied all 5. They are now `sending` in
+    results.csv, and the summary says they were in flight and that the resume settles them."""
+    from bulkops.cli._render import print_not_done
+    from bulkops.sim import Faults
+    from tests.conftest import make_sim
+
+    sim = make_sim(devices=20, faults=Faults(slow_rate=1.0, slow_s=1.5, seed=1))
+    token = sim.add_token()
+    async with sim.running(host="127.0.0.1", port=0) as url:
+        tenant = Tenant(sim, url, token)
+        ids = sorted(sim.fleet.devices)[:3]
+        manifest = write(
+            tmp_path / "b.csv", "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids)
+        )
+        config = tenant.config(tmp_path, options=RunOptions(concurrency=3))
+
+        def stop_in_flight(engine: Engine) -> None:  # Ctrl-C, then the grace runs out
+            async def watch() -> None:
+                while engine.progress.requests < 3:  # all three sent, none answered yet
+                    await asyncio.sleep(0.005)
+                engine.request_stop()
+                await asyncio.sleep(0.2)
+                engine.abort_now()
+
+            asyncio.get_running_loop().create_task(watch())
+
+        store = Store(config.db_path)
+        try:
+            run, _ = start_run(store, manifest, tenant=config.tenant)
+            result = await drive(store, run, config, on_engine=stop_in_flight)
+        finally:
+            store.close()
+    assert result.exit_code == 130 and result.summary is not None and result.reports is not None
+    assert {r["outcome"] for r in read_csv(result.reports.results_csv)} == {"sending"}
+    capsys.readouterr()
+    print_not_done(result.summary, result.reports)
+    shown = capsys.readouterr().out
+    assert "3 requests in flight when it stopped" in shown, shown
+    assert "not sent yet" not in shown, shown

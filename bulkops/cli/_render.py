@@ -158,7 +158,13 @@ def print_not_done(s: Summary, reports: ReportPaths, *, replaced_by: str | None 
             f"not be confirmed): check the devices, or `bulkops resume {s.run_id} "
             "--resend-unknown` sends them again"
         )
-    if left := s.outcomes.get("pending", 0) + s.outcomes.get("sending", 0):
+    if (flying := s.outcomes.get("sending", 0)) and not replaced_by:
+        out.print(
+            f"{count_of(flying, 'request')} in flight when it stopped (it may have landed): "
+            f"`bulkops resume {s.run_id}` settles them, checking on the device first an action "
+            "that must not run twice"
+        )
+    if left := s.outcomes.get("pending", 0) + (s.outcomes.get("sending", 0) if replaced_by else 0):
         if replaced_by:
             out.print(
                 f"{count_of(left, 'row')} not sent by this run: run {replaced_by}, which "
