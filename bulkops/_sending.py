@@ -245,6 +245,8 @@ class Sender:
             attempt=attempt,
             quota=self._quota,
         )
+        if decision.outcome == "unknown":  # not retried, but the API failed all the same
+            self._breaker.record_error()
         if decision.retry and not self._breaker.tripped():
             await asyncio.sleep(self._policy.delay_s(attempt, rng=self._rng))
             return True

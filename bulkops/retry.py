@@ -205,6 +205,17 @@ class CircuitBreaker:
             self._retries += 1
             self._check()
 
+    def record_error(self) -> None:
+        """Count an error left ``unknown`` rather than retried (its action must not run twice):
+        as much a sign of a failing API as a retry, though no request repeats it."""
+        second = math.floor(self._now())
+        self._expire(second)
+        if not self._bins or self._bins[-1][0] != second:
+            self._bins.append([second, 0, 0])
+        self._bins[-1][2] += 1
+        self._retries += 1
+        self._check()
+
     def retry_ratio(self) -> float:
         """Retries divided by requests over the window (0 with no requests)."""
         self._expire(math.floor(self._now()))
@@ -229,6 +240,7 @@ class CircuitBreaker:
         ratio = self._retries / self._requests
         if ratio > self.max_retry_ratio:
             self.reason = (
-                f"{self._retries} of the last {self._requests} requests were retries ({ratio:.0%}) "
+                f"{self._retries} of the last {self._requests} requests failed and were retried "
+                f"or left unknown ({ratio:.0%}) "
                 f"in {self.window_s:g} s, above {self.max_retry_ratio:.0%}: the API is failing"
             )

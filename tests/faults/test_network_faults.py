@@ -106,6 +106,28 @@ async def test_breaker_pause_leaves_the_items_it_interrupts_for_the_resume(
     assert len(failed) + len(still_open) == len(ids)
 
 
+async def test_breaker_counts_errors_left_unknown_for_actions_not_retried(
+    tmp_path: Path,
+) -> None:
+    """Review: at 60% of 5xx a blankpush run paused (its retries tripped the breaker), but a
+    restart of 60 Macs ran to the end, 40 of them unknown: a restart is never retried, so the
+    breaker never saw a retry. Errors left unknown now count as retries do."""
+    route = ("POST", "/api/v1/devices/{device_id}/action/restart")
+    sim = make_sim(devices=160, faults=Faults(error_5xx_rate=0.6, routes=frozenset({route})))
+    token = sim.add_token()
+    async with sim.running() as url:
+        ids = sorted(sim.fleet.devices)[:150]
+        manifest = write_csv(tmp_path / "job.csv", one_action(ids, "restart"))
+        config = fast_config(Tenant(sim, url, token), tmp_path, concurrency=CONCURRENCY)
+        runs = await drive_to_end(config, manifest, max_passes=1)
+    result = runs.last
+    assert result.exit_code == 3 and result.stopped is not None, result.stopped
+    assert "left unknown" in result.stopped and "paused" in result.stopped, result.stopped
+    outcomes = Counter(r["outcome"] for r in read_results(result))
+    assert outcomes["unknown"] and outcomes["pending"] > 50, outcomes  # stopped early
+    assert len(sim.ledger.select(method="POST")) < 100
+
+
 async def test_delete_sent_again_after_a_stop_takes_404_as_already_deleted(
     tmp_path: Path,
 ) -> None:
