@@ -11,6 +11,7 @@ catalogue says what is safe to repeat and where a secret comes back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
@@ -128,6 +129,7 @@ class Sender:
 
     async def _send(self, item: WorkItem, action: Action, request: Request) -> None:
         attempt = 0
+        retry = partial(self._retry, item, action, request)
         while True:
             attempt += 1
             self._breaker.record(retried=attempt > 1)
@@ -169,7 +171,7 @@ class Sender:
                 return
             except StatusError as exc:
                 if isinstance(exc, ServerError):
-                    if await self._retry(item, action, "5xx", attempt, exc):
+                    if await retry("5xx", attempt, exc):
                         continue
                     return
                 if not _already_so(exc, action, request):
@@ -184,12 +186,14 @@ class Sender:
                 kind: ErrorKind = "reset_after_send" if exc.maybe_applied else "connect"
                 if exc.timed_out:
                     kind = "timeout"
-                if await self._retry(item, action, kind, attempt, exc):
+                if await retry(kind, attempt, exc):
                     continue
                 return
             except BadResponse as exc:
                 if not (200 <= exc.status < 300 and exc.json_cut):
-                    if await self._retry(item, action, "bad_response", attempt, exc):
+                    if 200 <= exc.status < 300:  # may have landed: said if all else fails
+                        retry = partial(retry, odd_2xx=f"HTTP {exc.status} with {exc}")
+                    if await retry("bad_response", attempt, exc):
                         continue
                     return
                 # The API accepted it (its JSON came back cut short): sending again would
@@ -236,9 +240,21 @@ class Sender:
         return read_back_mismatch(request.body, got)
 
     async def _retry(
-        self, item: WorkItem, action: Action, kind: ErrorKind, attempt: int, exc: ApiError
+        self,
+        item: WorkItem,
+        action: Action,
+        request: Request,
+        kind: ErrorKind,
+        attempt: int,
+        exc: ApiError,
+        *,
+        odd_2xx: str | None = None,
     ) -> bool:
-        """Sleep and return True to try again, or record the item's outcome and return False."""
+        """Sleep and return True to try again, or record the item's outcome and return False.
+
+        ``odd_2xx`` is the answer of an earlier attempt that was a 2xx we could not read: it may
+        have landed, so a PATCH that fails in the end is read back before it is called failed.
+        """
         decision = self._policy.decide(
             safe_to_repeat=action.safe_to_repeat,
             error_kind=kind,
@@ -289,6 +305,14 @@ class Sender:
                 state, detail, secret = "succeeded", f"{exc}; {verdict.detail}", verdict.secret
             else:  # what the read found (or why it could not tell) is the admin's best lead
                 detail = f"{detail}; {verdict.detail.removeprefix('outcome unknown: ')}"
+        if state == "failed" and odd_2xx is not None:
+            if request.method == "PATCH" and request.body:
+                with contextlib.suppress(PermissionDenied):
+                    if await self._verify(request) is None:  # the device has what was sent
+                        state = "succeeded"
+                        detail = f"applied (read back): an attempt was answered {odd_2xx}"
+            if state == "failed":
+                detail += f"; an earlier attempt was answered {odd_2xx}: it may have landed"
         self._complete(item, Outcome(state, getattr(exc, "status", None), detail, secret=secret))
         return False
 

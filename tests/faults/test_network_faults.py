@@ -128,6 +128,33 @@ async def test_breaker_counts_errors_left_unknown_for_actions_not_retried(
     assert len(sim.ledger.select(method="POST")) < 100
 
 
+async def test_an_update_answered_with_an_unreadable_200_is_read_back_before_it_fails(
+    tmp_path: Path,
+) -> None:
+    """Review: a PATCH answered `200` with a text body (applied) was retried, met 5xx, and was
+    reported failed "server error (5xx) on all 3 attempts" while the device had the new asset
+    tag. A write that may have landed is now read back before it is called failed."""
+    route = ("PATCH", "/api/v1/devices/{device_id}")
+    odd = Faults(odd_responses_rate=1.0, odd_kinds=("text",), routes=frozenset({route}))
+    sim = make_sim(devices=20, faults=odd)
+    token = sim.add_token()
+    async with sim.running() as url:
+        ids = sorted(sim.fleet.devices)[:3]
+        rows = [
+            {"device_id": i, "action": "update", "asset_tag": f"T-{n}"} for n, i in enumerate(ids)
+        ]
+        manifest = write_csv(tmp_path / "job.csv", rows)
+        config = fast_config(Tenant(sim, url, token), tmp_path, concurrency=CONCURRENCY)
+        runs = await drive_to_end(config, manifest, max_passes=1)
+    results = read_results(runs.last)
+    assert [r["outcome"] for r in results] == ["succeeded"] * 3, results
+    assert all(
+        r["error"].startswith("applied (read back): an attempt was answered HTTP 200")
+        for r in results
+    )
+    assert [sim.fleet.devices[i]["asset_tag"] for i in ids] == ["T-0", "T-1", "T-2"]
+
+
 async def test_delete_sent_again_after_a_stop_takes_404_as_already_deleted(
     tmp_path: Path,
 ) -> None:
