@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
+from bulkops._pins import reread_pins
 from bulkops._replaced import SUPERSEDED, replacing_run, runs_of_file, supersede
 from bulkops.budget import Budget, BudgetConfig, Rate, SendHistory
 from bulkops.client import READ_ATTEMPTS, Connection, KandjiClient
@@ -340,6 +341,8 @@ async def _drive(
                 return JobResult(plan=plan, exit_code=0)
             if run.started_at is None:  # approved: the runs a --new-run replaces end here
                 supersede(store, run)
+            elif resumed:  # PINs an earlier pass could not read back: once more
+                await reread_pins(store, run, client)
             engine = Engine(
                 store=store,
                 client=client,

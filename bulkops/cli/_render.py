@@ -134,8 +134,8 @@ def print_not_done(s: Summary, reports: ReportPaths, *, replaced_by: str | None 
     if n := s.secrets_not_read:
         out.print(
             f"{count_of(n, 'lock')} whose unlock PIN could not be read back (PIN not read in "
-            f"{reports.results_csv}): a Mac's PIN is in the Iru web console; iPhones and iPads "
-            "have none"
+            f"{reports.results_csv}): `bulkops resume {s.run_id}` tries to read them again; a "
+            "Mac's PIN is also in the Iru web console; iPhones and iPads have none"
         )
     if failed := s.outcomes.get("failed", 0):
         from bulkops.summary import PERMISSION_MISSING

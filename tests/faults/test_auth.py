@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bulkops.job import drive
 from bulkops.sim import Faults
+from bulkops.store import Store
 from tests.conftest import Tenant, make_sim
 
 from .kit import (
@@ -212,3 +214,21 @@ async def test_a_lock_whose_pin_cannot_be_read_is_flagged_not_quietly_done(tmp_p
     assert read_secrets(result) == []
     assert unsafe_second_sends(by_item(sim.ledger.entries)) == 0
     assert sim.ledger.applied_count(action="lock") == 5
+
+    # Review: `resume` afterwards made no new attempt, and the PINs stayed out of secrets.csv.
+    # Now a resume (here with a token that may read them) reads them once more.
+    full = sim.add_token()
+    async with sim.running(port=int(url.rsplit(":", 1)[1])) as same:  # the run's tenant
+        again = fast_config(Tenant(sim, same, full), tmp_path)
+        store = Store(again.db_path)
+        try:
+            (run,) = store.runs()
+            resumed = await drive(store, run, again, resumed=True)
+        finally:
+            store.close()
+    assert resumed.exit_code == 0 and resumed.summary is not None
+    assert resumed.summary.secrets_not_read == 0
+    pins = {e.device_id: e.pin for e in sim.ledger.select(action="lock", method="POST")}
+    assert {r["device_id"]: r["secret"] for r in read_secrets(resumed)} == pins
+    assert all("PIN read back by a later pass" in r["error"] for r in read_results(resumed))
+    assert sim.ledger.applied_count(action="lock") == 5  # read, never sent again
