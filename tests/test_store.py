@@ -323,3 +323,22 @@ def test_an_unused_new_database_is_discarded_and_a_used_one_kept(tmp_path: Path)
     finally:
         writer.close()
     assert discard_if_unused(busy)
+
+
+def test_a_database_in_a_folder_named_with_hash_or_percent_is_its_own(tmp_path: Path) -> None:
+    """Diff review: the path went into a `file:` URI unescaped, so `--db "jobs #1/bulkops.db"`
+    and `--db "jobs #2/bulkops.db"` both opened a file `jobs ` and shared one database, and a
+    `%` in a path failed to open at all."""
+    from bulkops.store import connect
+
+    paths = [tmp_path / name / "bulkops.db" for name in ("jobs #1", "jobs #2", "50% done", "a?b")]
+    for n, path in enumerate(paths):
+        conn = connect(path)
+        conn.execute("INSERT INTO meta VALUES ('who', ?)", (str(n),))
+        conn.close()
+    for n, path in enumerate(paths):
+        assert path.is_file()
+        conn = connect(path, readonly=True)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'who'").fetchone() == (str(n),)
+        conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["50% done", "a?b", "jobs #1", "jobs #2"]

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from bulkops._sqlite import enable_wal
 from bulkops.errors import CheckpointError
@@ -119,7 +120,10 @@ def connect(
             for beside in ("-wal", "-shm"):  # SQLite gives new ones the database's mode
                 with contextlib.suppress(FileNotFoundError):
                     _private(f"{path}{beside}", create=False)
-        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        # A URI: '#', '?' and '%' in a folder's name ("jobs #1/") must be escaped, or SQLite
+        # opens another file (two --db folders would share one database).
+        where = quote(str(path), safe="/")
+        uri = f"file:{where}?mode=ro" if readonly else f"file:{where}"
         old = os.umask(0o077)  # -wal and -shm are created by SQLite later; keep them 0600 too
         try:
             conn = sqlite3.connect(
