@@ -23,8 +23,10 @@ from pathlib import Path
 
 from bulkops.actions import ACTIONS
 from bulkops.client import KandjiClient
+from bulkops.errors import ConfigError
 from bulkops.reconcile import reconcile
 from bulkops.store import RunInfo, Store, sends_elsewhere, settle_elsewhere
+from bulkops.store._lock import RunLock
 from bulkops.summary import ALREADY_SENT
 
 __all__ = [
@@ -151,9 +153,18 @@ class Unsettled:
         return f"run {self.run_id}{where}"
 
 
-def unsettled_sends(store: Store, run: RunInfo, index: Path | None = None) -> list[Unsettled]:
-    """The pending rows of ``run`` an earlier run of its tenant may already have sent: found in
-    this database, and in the others ``index`` (the runs index) names."""
+def unsettled_sends(
+    store: Store,
+    run: RunInfo,
+    index: Path | None = None,
+    *,
+    since: float | None = None,
+    hold: list[RunLock] | None = None,
+) -> list[Unsettled]:
+    """The pending rows of ``run`` an earlier run of its tenant may already have sent (since
+    ``since``, by default :data:`UNSETTLED_LOOKBACK_S` ago): found in this database, and in the
+    others ``index`` (the runs index) names, whose locks go to ``hold`` (see
+    ``sends_elsewhere``)."""
     sql = (
         "SELECT new.line, new.action, new.device_id, old.run_id, max(old.sent_at)"  # noqa: S608 (placeholders only)
         " FROM items AS new JOIN items AS old"
@@ -163,7 +174,7 @@ def unsettled_sends(store: Store, run: RunInfo, index: Path | None = None) -> li
         f" AND old.run_id != new.run_id AND old.state IN ({_marks(_UNSETTLED)})"
         " AND old.sent_at >= ? AND runs.tenant = ? GROUP BY new.line ORDER BY new.line"
     )
-    since = time.time() - UNSETTLED_LOOKBACK_S
+    since = time.time() - UNSETTLED_LOOKBACK_S if since is None else since
     args = (run.run_id, *_UNSAFE, *_UNSETTLED, since, run.tenant)
     found = {row[0]: Unsettled(*row) for row in store._conn.execute(sql, args)}
     if index is None:
@@ -180,7 +191,7 @@ def unsettled_sends(store: Store, run: RunInfo, index: Path | None = None) -> li
     if not wanted:  # no other database is opened for a run with nothing to check
         return list(found.values())
     elsewhere = sends_elsewhere(
-        index, store.origin, tenant=run.tenant, actions=_UNSAFE, since=since
+        index, store.origin, tenant=run.tenant, actions=_UNSAFE, since=since, hold=hold
     )
     for sent in sorted(elsewhere, key=lambda s: s.sent_at):  # the latest send wins
         for line in wanted.get((sent.device_id, sent.action), ()):
@@ -191,17 +202,26 @@ def unsettled_sends(store: Store, run: RunInfo, index: Path | None = None) -> li
 
 
 def settle_earlier(
-    store: Store, run: RunInfo, device_id: str, action: str, *, landed: bool, note: str
+    store: Store,
+    run: RunInfo,
+    device_id: str,
+    action: str,
+    *,
+    since: float,
+    landed: bool,
+    note: str,
 ) -> None:
-    """Write on the earlier runs' unsettled rows of this device and action what ``run`` found
-    on the device, so that no later run checks them (and skips its own rows) again."""
+    """Write on the earlier runs' unsettled rows of this device and action (sent since
+    ``since``: what the check of the device covered) what ``run`` found on the device, so that
+    no later run checks them (and skips its own rows) again."""
     sql = (
         "UPDATE items SET state = ?, error = ? WHERE run_id != ? AND device_id = ?"  # noqa: S608 (placeholders only)
-        f" AND action = ? AND state IN ({_marks(_UNSETTLED)})"
+        f" AND action = ? AND state IN ({_marks(_UNSETTLED)}) AND sent_at >= ?"
         " AND run_id IN (SELECT run_id FROM runs WHERE tenant = ?)"
     )
     state = "succeeded" if landed else "failed"
-    store._conn.execute(sql, (state, note, run.run_id, device_id, action, *_UNSETTLED, run.tenant))
+    args = (state, note, run.run_id, device_id, action, *_UNSETTLED, since, run.tenant)
+    store._conn.execute(sql, args)
 
 
 async def check_unsettled(
@@ -210,51 +230,66 @@ async def check_unsettled(
     """``(line, (skip reason, secret))`` of the rows not to send: an earlier run (in this
     database, or in another one ``index`` names) sent their device the same action that must
     not run twice, never learnt whether it landed, and the device's commands show it did (or
-    cannot be read, or that run is still working). One read per such row; the others send.
+    cannot be read). One read per such row; the others send.
+
+    The other databases stay locked from their reading to the writing back of what the check
+    found, so none of their runs resumes meanwhile. Refused (``ConfigError``) while a run of
+    one of them is working: its sends may be in flight, and the devices cannot tell yet.
     """
-    skips: list[tuple[int, tuple[str, str | None]]] = []
-    for row in await store.call(unsettled_sends, store, run, index):
-        name, old = row.action, row.earlier
-        if row.live:  # its request may be in flight: the device cannot tell yet
-            why = (
-                f"{SENT_UNKNOWN}: {old} is sending {name} to this device now and has not learnt "
-                "whether it landed; let that run finish, then run this again"
+    since = time.time() - UNSETTLED_LOOKBACK_S
+    held: list[RunLock] = []
+    try:
+        rows = await store.call(unsettled_sends, store, run, index, since=since, hold=held)
+        if live := [row for row in rows if row.live]:
+            first = live[0]
+            raise ConfigError(
+                f"{first.earlier} is working now, and sent {first.action} to {len(live)} "
+                f"device{'s' if len(live) > 1 else ''} of this manifest without learning yet "
+                "whether it landed; let that run finish (or stop it), then run this again "
+                "(nothing was sent)"
             )
-            skips.append((row.line, (why, None)))
-            continue
-        verdict = await reconcile(
-            client, ACTIONS[name], device_id=row.device_id, sent_at=row.sent_at
+        return [skip for row in rows if (skip := await _check(store, run, client, row, since))]
+    finally:
+        for lock in held:
+            lock.release()
+
+
+async def _check(
+    store: Store, run: RunInfo, client: KandjiClient, row: Unsettled, since: float
+) -> tuple[int, tuple[str, str | None]] | None:
+    """Read the device of one unsettled row: the row's skip, or ``None`` to send it."""
+    name, old = row.action, row.earlier
+    verdict = await reconcile(client, ACTIONS[name], device_id=row.device_id, sent_at=row.sent_at)
+    earlier = f"{old} sent {name} to this device and did not learn whether it landed"
+    found = verdict.detail.removeprefix("outcome unknown: ")
+    if not verdict.checked:  # not known either way: never sent blindly
+        db = f" --db {row.db}" if row.db is not None else ""
+        why = (
+            f"{SENT_UNKNOWN}: {earlier}; {found}; check the device, or send it again with "
+            f"`bulkops resume {row.run_id} --resend-unknown{db}`"
         )
-        earlier = f"{old} sent {name} to this device and did not learn whether it landed"
-        found = verdict.detail.removeprefix("outcome unknown: ")
-        if not verdict.checked:  # not known either way: never sent blindly
-            db = f" --db {row.db}" if row.db is not None else ""
-            why = (
-                f"{SENT_UNKNOWN}: {earlier}; {found}; check the device, or send it again with "
-                f"`bulkops resume {row.run_id} --resend-unknown{db}`"
-            )
-            skips.append((row.line, (why, None)))
-            continue
-        landed = verdict.state == "succeeded"
+        return row.line, (why, None)
+    landed = verdict.state == "succeeded"
+    if row.db is None:
         note = f"{found}, when run {run.run_id} checked the device"
-        if row.db is None:
-            await store.call(
-                settle_earlier, store, run, row.device_id, name, landed=landed, note=note
-            )
-        elif not store.scratch:  # a plan keeps nothing, in any database
-            await store.call(
-                settle_elsewhere,
-                row.db,
-                tenant=run.tenant,
-                device_id=row.device_id,
-                action=name,
-                landed=landed,
-                note=note,
-            )
-        if landed:
-            why = f"{ALREADY_SENT}: {earlier}; {verdict.detail}"
-            skips.append((row.line, (why, verdict.secret)))
-    return skips
+        await store.call(
+            settle_earlier, store, run, row.device_id, name, since=since, landed=landed, note=note
+        )
+    elif not store.scratch:  # a plan keeps nothing, in any database
+        note = f"{found}, when run {run.run_id} (--db {store.origin.resolve()}) checked the device"
+        await store.call(
+            settle_elsewhere,
+            row.db,
+            tenant=run.tenant,
+            device_id=row.device_id,
+            action=name,
+            since=since,
+            landed=landed,
+            note=note,
+        )
+    if not landed:
+        return None
+    return row.line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)
 
 
 def sent_lately(store: Store, run: RunInfo, index: Path | None = None) -> dict[str, list[str]]:

@@ -9,7 +9,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-__all__ = ["TimeWindow"]
+__all__ = ["ETA_CAP_S", "TimeWindow"]
+
+ETA_CAP_S = 366 * 86400.0  # an ETA past a year says only "too slow": it is shown as that
 
 _FORM = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -58,9 +60,14 @@ class TimeWindow:
 
     def finish_s(self, when: datetime, work_s: float) -> float:
         """Seconds from ``when`` until ``work_s`` seconds of sending are done, sending only
-        while the window is open: the ETA of a run longer than one night's window."""
-        t, left = when, max(work_s, 0.0)
-        while True:
+        while the window is open: the ETA of a run longer than one night's window. Nothing
+        left is done now; whole days are counted at once (a one-minute window and a low
+        ``--rate`` may need years), and the answer stops at :data:`ETA_CAP_S`."""
+        if work_s <= 0:
+            return 0.0
+        daily_s = ((self.end_min - self.start_min) % (24 * 60) or 24 * 60) * 60.0
+        t, left = when, work_s
+        for _ in range(3):  # at most: the rest of today's window, whole days, the last one
             t += timedelta(seconds=self.wait_s(t))
             midnight = t.replace(hour=0, minute=0, second=0, microsecond=0)
             closes = midnight + timedelta(minutes=self.end_min)
@@ -68,6 +75,11 @@ class TimeWindow:
                 closes += timedelta(days=1)
             open_s = (closes - t).total_seconds()
             if left <= open_s:
-                return (t - when).total_seconds() + left
+                break
             left -= open_s
-            t = closes
+            days = min(int((left - 1e-9) // daily_s), int(ETA_CAP_S // 86400))
+            t = closes + timedelta(days=days)
+            left -= days * daily_s
+            if (t - when).total_seconds() >= ETA_CAP_S:
+                return ETA_CAP_S
+        return min((t - when).total_seconds() + left, ETA_CAP_S)

@@ -11,8 +11,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pytest
+
 from bulkops.budget import Rate
 from bulkops.engine import RunOptions
+from bulkops.errors import ConfigError
 from bulkops.job import JobConfig, drive, start_run
 from bulkops.store import RunInfo, Store, scratch_store
 from tests.conftest import Tenant, stop_after, write
@@ -305,12 +309,11 @@ async def test_failed_csv_run_from_another_folder_checks_the_first_runs_database
     held = RunLock(config1.db_path)  # the first run still working: nothing may be judged
     held.acquire()
     try:
-        result, rows = await run_from(elsewhere / "a")
+        with pytest.raises(ConfigError, match=r"is working now, and sent lock to 4 devices"):
+            await run_from(elsewhere / "a")
     finally:
         held.release()
-    assert result.plan is not None and result.plan.skips == {"sent, outcome unknown": 4}
-    assert all("is sending lock to this device now" in r["error"] for r in rows.values())
-    assert all(f"--db {config1.db_path}" in r["error"] for r in rows.values())
+    assert len(locks()) == len(landed)  # nothing sent
 
     result, rows = await run_from(elsewhere / "p", plan=True)  # shows the same, keeps nothing
     assert result.plan is not None and result.plan.skips == {"already sent": 2}
@@ -334,3 +337,79 @@ async def test_failed_csv_run_from_another_folder_checks_the_first_runs_database
     finally:
         store1.close()
     assert earlier == {d: "succeeded" if d in landed else "failed" for d in ids}
+
+
+async def test_another_database_is_checked_under_its_lock_cleanly_and_within_the_day(
+    tenant: Tenant,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Diff review of the check across databases: (1) the other database was unlocked while its
+    devices were read, so its run could resume and send meanwhile; (2) reading it left -wal and
+    -shm files beside it; (3) rows of any age were written back, a 3-day-old lock among them;
+    (4) a database that could not be read was passed over in silence."""
+    import bulkops._replaced as replaced_module
+    from bulkops.store._lock import RunLock
+
+    ids = [d["device_id"] for d in macs(tenant)][:4]
+    first = write(tmp_path / "lock.csv", "device_id,action\n" + "".join(f"{i},lock\n" for i in ids))
+    config1 = tenant.config(tmp_path, options=RunOptions(concurrency=1))
+    index = config1.runs_index()
+    store1 = Store(config1.db_path)
+    try:
+        run1, _ = start_run(store1, first, tenant=config1.tenant, index=index)
+        assert (await drive(store1, run1, config1, on_engine=stop_after(2))).exit_code == 130
+        store1._conn.execute(
+            "UPDATE items SET state = 'unknown', secret = NULL, sent_at = ? WHERE run_id = ?",
+            (time.time(), run1.run_id),
+        )
+        store1._conn.execute(  # the last one: three days ago, another job
+            "UPDATE items SET sent_at = ? WHERE run_id = ? AND device_id = ?",
+            (time.time() - 3 * 86400, run1.run_id, ids[3]),
+        )
+    finally:
+        store1.close()
+    broken = tmp_path / "broken" / "bulkops.db"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a database at all" * 100)
+    with index.open("ab") as fh:
+        fh.write(orjson.dumps({"db": str(broken), "run_id": "r", "tenant": config1.tenant}) + b"\n")
+
+    locked_during_check: list[bool] = []
+    real = replaced_module.reconcile
+
+    async def watching(*args: Any, **kwargs: Any) -> Any:
+        try:
+            RunLock(config1.db_path).acquire()
+        except ConfigError:
+            locked_during_check.append(True)
+        else:
+            locked_during_check.append(False)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(replaced_module, "reconcile", watching)
+    other = tmp_path / "home"
+    other.mkdir()
+    config = tenant.config(other, options=RunOptions(concurrency=1), budget_db=tmp_path / "b.db")
+    retry = write(other / "failed.csv", first.read_text().replace("action\n", "action,note\n"))
+    retry.write_text(retry.read_text().replace(",lock\n", ",lock,again\n"))
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, retry, tenant=config.tenant, index=index)
+        with caplog.at_level("WARNING", logger="bulkops"):
+            result = await drive(store, run, config)
+    finally:
+        store.close()
+    assert locked_during_check == [True, True, True]  # the three of the last day, each locked
+    assert result.plan is not None and result.plan.skips == {"already sent": 2}
+    assert sorted(p.name for p in tmp_path.glob("run.db*")) == ["run.db", "run.db.lock"]
+    store1 = Store(config1.db_path)
+    try:
+        earlier = {r["device_id"]: r for r in store1.results(run1.run_id)}
+    finally:
+        store1.close()
+    assert earlier[ids[3]]["state"] == "unknown"  # older than the day: not this check's to judge
+    assert f"(--db {config.db_path.resolve()}) checked the device" in earlier[ids[0]]["error"]
+    said = [r.getMessage() for r in caplog.records if "could not check" in r.getMessage()]
+    assert len(said) == 1 and str(broken) in said[0], said

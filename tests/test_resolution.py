@@ -364,14 +364,19 @@ def test_the_eta_counts_only_the_hours_the_window_is_open() -> None:
     night at 23:00, not at 07:00."""
     from datetime import datetime
 
-    from bulkops.schedule import TimeWindow
+    from bulkops.schedule import ETA_CAP_S, TimeWindow
 
     night = TimeWindow.parse("22:00-06:00")
     h = 3600
     assert night.finish_s(datetime(2026, 1, 1, 21, 0), 2 * h) == 3 * h  # opens in 1 h
     assert night.finish_s(datetime(2026, 1, 1, 23, 0), 7 * h) == 7 * h  # inside: to 06:00
     assert night.finish_s(datetime(2026, 1, 1, 21, 0), 9 * h) == 26 * h  # 8 h, 16 h shut, 1 h
-    assert night.finish_s(datetime(2026, 1, 1, 21, 0), 0) == 1 * h  # nothing: when it opens
+    assert night.finish_s(datetime(2026, 1, 1, 21, 0), 0) == 0  # nothing left: done now
+    assert night.finish_s(datetime(2026, 1, 1, 21, 0), 8 * h * 30) == 30 * 24 * h - 15 * h  # 06:00
+    # Diff review: one loop step per day; a one-minute window and years of sends overflowed.
+    minute = TimeWindow.parse("22:00-22:01")
+    assert minute.finish_s(datetime(2026, 1, 1, 21, 0), 3.6e8) == ETA_CAP_S
+    assert minute.finish_s(datetime(2026, 1, 1, 21, 0), 120) == 25 * h + 60
     day = TimeWindow.parse("09:00-17:30")
     assert day.finish_s(datetime(2026, 1, 1, 17, 0), 3 * h) == 18 * h + 30 * 60  # 11:30 next day
     whole = TimeWindow.parse("00:00-24:00")

@@ -342,3 +342,22 @@ def test_a_database_in_a_folder_named_with_hash_or_percent_is_its_own(tmp_path: 
         assert conn.execute("SELECT value FROM meta WHERE key = 'who'").fetchone() == (str(n),)
         conn.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["50% done", "a?b", "jobs #1", "jobs #2"]
+
+
+def test_a_database_reached_through_a_symlink_has_one_lock(tmp_path: Path) -> None:
+    """Diff review: the index keeps a database's resolved path, while a run working through a
+    symlink to it locked `<link>.lock`: a check of the database did not see that run."""
+    from bulkops.store._lock import RunLock
+
+    real = tmp_path / "real" / "bulkops.db"
+    real.parent.mkdir()
+    real.write_bytes(b"")
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    working = RunLock(link)
+    working.acquire()
+    try:
+        assert RunLock(real).in_use()
+    finally:
+        working.release()
+    assert not RunLock(real).in_use()

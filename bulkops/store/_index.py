@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from bulkops.errors import CheckpointError
+from bulkops.errors import CheckpointError, ConfigError
 from bulkops.store._db import connect
 from bulkops.store._lock import RunLock
 from bulkops.store._store import OUTCOMES, RunInfo
@@ -127,9 +127,17 @@ def sends_elsewhere(
     actions: tuple[str, ...],
     since: float,
     states: tuple[str, ...] = _UNSETTLED,
+    hold: list[RunLock] | None = None,
 ) -> list[SentElsewhere]:
     """Sends of ``actions`` since ``since`` by runs of ``tenant`` in the indexed databases other
-    than ``here``, in ``states`` (by default those whose outcome they never learnt)."""
+    than ``here``, in ``states`` (by default those whose outcome they never learnt).
+
+    Each database is read under its run lock, so that no run of it sends meanwhile; one whose
+    lock a process holds is ``live`` (read as it is). With ``hold``, the locks of the databases
+    that had such sends stay taken, appended there for the caller to release once it has
+    checked and settled them; the others are let go at once. A database that cannot be read is
+    said in a warning line, never passed over in silence.
+    """
     mine = here.resolve()
     found: list[SentElsewhere] = []
     for db in dict.fromkeys(
@@ -139,17 +147,40 @@ def sends_elsewhere(
     ):
         if db == mine or _PLAN in db.name or not _touched_since(db, since):
             continue
-        live = RunLock(db).in_use()
-        for run_id, device_id, action, sent_at in _sent_in(db, tenant, actions, since, states):
-            found.append(SentElsewhere(db, live, run_id, device_id, action, sent_at))
+        lock, rows = RunLock(db), []
+        try:
+            lock.acquire()
+            live = False
+        except ConfigError:  # a run of it is working (or waiting for its confirmation)
+            live = True
+        except OSError as exc:
+            _cannot_check(db, tenant, exc.strerror)
+            continue
+        try:
+            # Under its lock: read-write, so that closing leaves no -wal/-shm files behind.
+            rows = _sent_in(db, tenant, actions, since, states, readonly=live)
+        finally:
+            if live or hold is None or not rows:
+                lock.release()
+            else:
+                hold.append(lock)
+        found += [SentElsewhere(db, live, *row) for row in rows]
     return found
 
 
 def settle_elsewhere(
-    db: Path, *, tenant: str, device_id: str, action: str, landed: bool, note: str
+    db: Path,
+    *,
+    tenant: str,
+    device_id: str,
+    action: str,
+    since: float,
+    landed: bool,
+    note: str,
 ) -> None:
-    """Write on another database's unsettled rows of this device and action what a check of the
-    device found, so that no later run checks them again; best effort (a log line if not)."""
+    """Write on another database's unsettled rows of this device and action (sent since
+    ``since``) what a check of the device found, so that no later run checks them again; the
+    caller holds that database's lock. Best effort: a log line if it cannot."""
     state = "succeeded" if landed else "failed"
     marks = ", ".join("?" * len(_UNSETTLED))
     try:
@@ -160,8 +191,9 @@ def settle_elsewhere(
     try:
         conn.execute(
             "UPDATE items SET state = ?, error = ? WHERE device_id = ? AND action = ?"
-            f" AND state IN ({marks}) AND run_id IN (SELECT run_id FROM runs WHERE tenant = ?)",
-            (state, note, device_id, action, *_UNSETTLED, tenant),
+            f" AND state IN ({marks}) AND sent_at >= ?"
+            " AND run_id IN (SELECT run_id FROM runs WHERE tenant = ?)",
+            (state, note, device_id, action, *_UNSETTLED, since, tenant),
         )
     except sqlite3.Error as exc:
         log.warning("could not note what the check found in %s (%s)", db, exc)
@@ -169,22 +201,42 @@ def settle_elsewhere(
         conn.close()
 
 
+_SAID: set[Path] = set()  # databases already said unreadable by this process
+
+
+def _cannot_check(db: Path, tenant: str, why: object) -> None:
+    if db not in _SAID:
+        _SAID.add(db)
+        log.warning("could not check %s for sends of %s left unsettled (%s)", db, tenant, why)
+
+
 def _touched_since(db: Path, since: float) -> bool:
-    """Whether the database or its write-ahead log changed since ``since`` (a send writes)."""
+    """Whether the database changed since ``since``: its file, or a write-ahead log holding
+    writes not yet copied back (an empty one is only what a reader left)."""
     stamps = []
-    for path in (db, Path(f"{db}-wal")):
-        with contextlib.suppress(OSError):
-            stamps.append(path.stat().st_mtime)
+    with contextlib.suppress(OSError):
+        stamps.append(db.stat().st_mtime)
+    with contextlib.suppress(OSError):
+        wal = Path(f"{db}-wal").stat()
+        if wal.st_size:
+            stamps.append(wal.st_mtime)
     return bool(stamps) and max(stamps) >= since
 
 
 def _sent_in(
-    db: Path, tenant: str, actions: tuple[str, ...], since: float, states: tuple[str, ...]
+    db: Path,
+    tenant: str,
+    actions: tuple[str, ...],
+    since: float,
+    states: tuple[str, ...],
+    *,
+    readonly: bool,
 ) -> list[tuple[str, str, str, float]]:
     """``(run, device, action, last sent at)`` of one database's sends in ``states``."""
     try:
-        conn = connect(db, readonly=True)
-    except CheckpointError:  # gone, damaged, another version: nothing to go on
+        conn = connect(db, readonly=readonly)
+    except CheckpointError as exc:  # damaged, another version: said, then passed over
+        _cannot_check(db, tenant, exc)
         return []
     sql = (
         "SELECT items.run_id, device_id, action, max(sent_at) FROM items"
@@ -198,7 +250,8 @@ def _sent_in(
             (str(r), str(d), str(a), float(t))
             for r, d, a, t in conn.execute(sql, (tenant, *actions, *states, since))
         ]
-    except sqlite3.Error:
+    except sqlite3.Error as exc:
+        _cannot_check(db, tenant, exc)
         return []
     finally:
         conn.close()

@@ -21,7 +21,8 @@ class RunLock:
     """An exclusive lock on a checkpoint database for the process that sends."""
 
     def __init__(self, db_path: Path | str) -> None:
-        self.path = Path(str(db_path) + ".lock")
+        # resolved: a run working through a symlink to the database takes the same lock
+        self.path = Path(str(Path(db_path).resolve()) + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
