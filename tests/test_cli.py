@@ -542,6 +542,43 @@ def test_the_question_before_destructive_work_stays_on_the_terminal(
     assert sim.ledger.select(action="lock") == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_kill_or_a_closed_window_at_the_question_stops_at_once(
+    served: tuple[object, str, str], tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Review: SIGTERM and SIGHUP were not seen while the question waited (the process was
+    still there 39 s later, and a run stayed behind). They now end it as Ctrl-C does: nothing
+    sent, no run left to resume."""
+    sim, url, token = served
+    fleet = sim.fleet.devices  # type: ignore[attr-defined]
+    mac = next(i for i in sorted(fleet) if fleet[i]["platform"] == "Mac")
+    (tmp_path / "lock.csv").write_text(f"device_id,action\n{mac},lock\n")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulkops", "run", "lock.csv", "--base-url", url],
+        cwd=tmp_path,
+        env={**env_with_token(token), "TERM": "dumb"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"to go on: " not in shown and time.monotonic() < deadline:
+            if select.select([master], [], [], 1.0)[0]:
+                shown += os.read(master, 4096)
+        assert b"to go on: " in shown, shown.decode(errors="replace")
+        proc.send_signal(sig)
+        assert proc.wait(timeout=10) == 130  # interrupted, as the README's table says
+    finally:
+        proc.kill()
+        os.close(master)
+    assert sim.ledger.select(action="lock") == []  # type: ignore[attr-defined]
+    assert not (tmp_path / "bulkops.db").exists()  # its run is not left behind to resume
+
+
 def test_plan_and_run_work_with_a_terminal_for_their_progress(
     served: tuple[object, str, str], tmp_path: Path
 ) -> None:

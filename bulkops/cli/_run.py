@@ -189,9 +189,14 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
             )
         else:
             name = plan.run.tenant.split(".", 1)[0]
-            # The event loop is blocked in the prompt and cannot see its own SIGINT handler:
-            # let Ctrl-C interrupt the prompt the ordinary way while it waits.
-            previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+            # The event loop is blocked in the prompt and cannot see its own signal handlers:
+            # let Ctrl-C, kill (SIGTERM) and a closed window (SIGHUP) interrupt the prompt the
+            # ordinary way while it waits (a SIGHUP that nohup ignores stays ignored).
+            stops = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+            previous = {sig: signal.getsignal(sig) for sig in stops}
+            for sig in stops:
+                if previous[sig] is not signal.SIG_IGN:
+                    signal.signal(sig, signal.default_int_handler)
             try:
                 answer = typer.prompt(
                     f"{line} Type {name!r} to go on", default="", show_default=False
@@ -199,7 +204,8 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
             except (KeyboardInterrupt, EOFError, typer.Abort):
                 raise ConfigError("not confirmed (interrupted); nothing was sent") from None
             finally:
-                signal.signal(signal.SIGINT, previous)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
             if answer.strip() not in (name, plan.run.tenant):
                 raise ConfigError("not confirmed; nothing was sent")
     canary = approval.canary
