@@ -217,6 +217,7 @@ _CATALOGUE = (
             Param("rebuild_kernel_cache", "RebuildKernelCache", ParamKind.BOOL),
             Param("notify_user", "NotifyUser", ParamKind.BOOL),
         ),
+        destructive=True,  # every open document on the fleet at once: confirm the count, cap it
         mdm_command="RestartDevice",
     ),
     Action(
@@ -241,6 +242,7 @@ _CATALOGUE = (
     Action(
         "clearpasscode",
         "Remove the device passcode",
+        destructive=True,  # the devices are open to whoever holds them
         platforms=IOS,
         mdm_command="ClearPasscode",
     ),
@@ -269,6 +271,7 @@ _CATALOGUE = (
         "enablelostmode",
         "Put the device in Lost Mode",
         params=(_MESSAGE, _PHONE, Param("footnote", "Footnote")),
+        destructive=True,  # the device is locked to its user until it is taken out again
         platforms=IOS,
         mdm_command="EnableLostMode",
         check=_check_lostmode,

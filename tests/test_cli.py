@@ -206,9 +206,9 @@ def test_the_same_command_in_another_folder_finds_the_run_instead_of_sending_aga
     ids = write_job(tmp_path, sim, 4, "restart")
     env = env_with_token(token)
     budget = ["--budget-db", str(tmp_path / "shared-budget.db")]  # the index stays the user's
-    args = ["run", str(tmp_path / "job.csv"), "--base-url", url, *budget, "-q"]
+    args = ["run", str(tmp_path / "job.csv"), "--base-url", url, *budget, "--yes", "-q"]
     (tmp_path / "planned").mkdir()
-    planned = bulkops("plan", *args[1:-1], env=env, cwd=tmp_path / "planned")
+    planned = bulkops("plan", *args[1:-2], env=env, cwd=tmp_path / "planned")
     assert planned.returncode == 0, planned.stderr
     index = tmp_path / "state" / "runs.jsonl"
     assert not index.exists()  # diff review: a plan's throwaway database was noted as a run
@@ -239,7 +239,7 @@ def test_the_same_command_in_another_folder_finds_the_run_instead_of_sending_aga
     assert "--new-run would start over here and send its 2 finished rows again" in (
         unfinished.stderr
     )
-    plan = bulkops("plan", *args[1:-1], env=env, cwd=elsewhere)  # a plan only warns
+    plan = bulkops("plan", *args[1:-2], env=env, cwd=elsewhere)  # a plan only warns
     assert plan.returncode == 0 and "is unfinished in" in plan.stderr, plan.stderr
     forced = bulkops(*args, "--new-run", env=env, cwd=elsewhere)
     assert forced.returncode == 0, forced.stderr  # "Command already running": queued, not failed
@@ -617,7 +617,7 @@ def test_a_tenant_that_cannot_be_reached_leaves_every_item_pending_for_the_resum
     sim = make_sim(devices=30)
     token = sim.add_token()
     ids = write_job(tmp_path, sim, 8, "restart")  # must not run twice
-    args = ["run", "job.csv", "--base-url", f"http://127.0.0.1:{port}", "-q"]
+    args = ["run", "job.csv", "--base-url", f"http://127.0.0.1:{port}", "--yes", "-q"]
     down = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
     assert down.returncode == 3, down.stderr
     assert "items not sent stay pending" in down.stderr
@@ -759,7 +759,7 @@ def test_an_edited_manifest_of_an_unfinished_run_is_refused_until_new_run(
     sim = make_sim(devices=30)
     token = sim.add_token()
     write_job(tmp_path, sim, 3, "restart")
-    args = ["run", "job.csv", "--base-url", f"http://127.0.0.1:{port}", "-q"]
+    args = ["run", "job.csv", "--base-url", f"http://127.0.0.1:{port}", "--yes", "-q"]
     first = bulkops(*args, env=env_with_token(token), cwd=tmp_path)
     assert first.returncode == 3, first.stderr  # stopped: the tenant did not answer
     manifest = tmp_path / "job.csv"
@@ -805,7 +805,8 @@ def test_a_second_sender_on_the_same_database_is_refused(
     """Two processes on one run would send its items twice: the second is refused at once."""
     sim, url, token = served
     ids = write_job(tmp_path, sim, 40, "restart")
-    args = ["run", "job.csv", "--base-url", url, "--rate", "20/s", "-q"]
+    args = ["run", "job.csv", "--base-url", url, "--rate", "20/s", "--yes", "-q"]
+    args += ["--max-destructive", "40"]
     first = spawn(*args, env=env_with_token(token), cwd=tmp_path)
     deadline = time.time() + 30
     while not sim.ledger.select(action="restart") and time.time() < deadline:  # type: ignore[attr-defined]

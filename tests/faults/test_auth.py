@@ -50,6 +50,8 @@ async def bulkops_run(
         "--base-url",
         url,
         "--yes",
+        "--max-destructive",
+        "100",  # its 40 restarts
         "--rate",
         "3000/m",  # 50 a second: slow enough to revoke the token mid-run
         "--per-second",
@@ -91,7 +93,8 @@ async def test_revoked_token_stops_the_run_at_once_and_a_new_token_resumes_it(
 
     # The first run stops at once: exit 3, one line that says what to do, no traceback.
     assert proc.returncode == 3, (out + err).decode()
-    lines = err.decode().splitlines()
+    confirmed, *lines = err.decode().splitlines()  # its 40 restarts, confirmed by --yes
+    assert confirmed.startswith("This run will send restart to 40 devices"), confirmed
     assert len(lines) == 1, lines
     assert "token was refused" in lines[0] and "Invalid token." in lines[0], lines
     assert "run the same command again to resume" in lines[0], lines

@@ -204,7 +204,8 @@ def test_the_audit_log_says_who_ran_what(job: dict[str, Any]) -> None:
     assert start["manifest"] == str(job["manifest"])
     assert start["manifest_sha256"] == open_manifest(job["manifest"]).sha256()
     assert start["actions"] == {"blankpush": 5, "enablelostmode": 2, "lock": 6, "setname": 2}
-    assert start["destructive"] == {"lock": 6} and start["confirmed_by"] == "--yes"
+    assert start["destructive"] == {"enablelostmode": 2, "lock": 6}
+    assert start["confirmed_by"] == "--yes"
     assert start["user"] and start["host"] and start["tenant"].startswith("127.0.0.1:")
     assert end["outcomes"] == {"succeeded": 10, "failed": 4, "skipped": 1, "unknown": 0}
     assert end["exit_code"] == 1 and end["requests"] == end["requests_this_pass"] > 10
