@@ -18,6 +18,8 @@ JSON Lines hold one item per line; blank lines are skipped; ``#`` comment lines 
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -70,6 +72,7 @@ def iter_json(path: Path, label: str, *, default_action: Action | None) -> Itera
             if defaults is None:
                 defaults = _read_defaults(scan.defaults, builder)
             try:
+                _no_key_twice(scan.last_text, value, line, builder)
                 item = _quick_item(value, line, defaults, builder) or _item(
                     value, line, defaults, builder
                 )
@@ -105,6 +108,7 @@ def iter_jsonl(path: Path, label: str, *, default_action: Action | None) -> Iter
                     obj = _odd_line(line, number, builder)
                     if obj is _BLANK:
                         continue
+                _no_key_twice(line, obj, number, builder)
                 item = _quick_item(obj, number, _NO_DEFAULTS, builder)
                 if item is None:
                     item = _item(obj, number, _NO_DEFAULTS, builder)
@@ -125,6 +129,38 @@ def iter_jsonl(path: Path, label: str, *, default_action: Action | None) -> Iter
     builder.stop()
     if count == 0:
         builder.fail("empty manifest", line=None, hint="the file holds no items")
+
+
+def _no_key_twice(text: str, obj: Any, line: int, builder: RowBuilder) -> None:
+    """Refuse an item that gives one key twice: JSON readers keep the last one, silently, so
+    ``{"serial_number": A, …, "serial_number": B}`` would send to B (review).
+
+    Each key needs a colon after it: with no more colons in the text than keys in the item
+    (with its ``params``), no key can be there twice, and the usual row costs two counts.
+    """
+    if type(obj) is not dict:
+        return
+    params = obj.get("params")
+    if text.count(":") <= len(obj) + (len(params) if type(params) is dict else 0):
+        return
+    twice: list[str] = []
+
+    def pairs(found: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in found:
+            if key in seen:
+                twice.append(key)
+            seen.add(key)
+        return dict(found)
+
+    with contextlib.suppress(ValueError):
+        json.loads(text, object_pairs_hook=pairs)
+    if twice:
+        builder.fail(
+            f"the key {twice[0]!r} appears twice in this item",
+            line=line,
+            hint="keep one of them: a JSON reader would silently keep only the last",
+        )
 
 
 def _odd_line(line: str, number: int, builder: RowBuilder) -> Any:

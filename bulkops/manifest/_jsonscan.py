@@ -52,9 +52,14 @@ class JsonScan:
         self.label = label
         self.defaults: Found | None = None
 
+    @property
+    def last_text(self) -> str:
+        """The text of the item yielded last, as it is in the file."""
+        return self._lex.last_text
+
     def __iter__(self) -> Iterator[Found]:
         self.defaults = None
-        lex = _Lexer(iter_text(self.path, self.label), self.label)
+        lex = self._lex = _Lexer(iter_text(self.path, self.label), self.label)
         first = lex.peek()
         if first == "":
             raise ManifestError("empty manifest", path=self.label, hint="the file holds no JSON")
@@ -161,6 +166,7 @@ class _Lexer:
         self._line = 1
         self._mark = 0
         self._eof = False
+        self.last_text = ""  # the text of the value read last (an item's: its duplicate keys)
 
     def fail(self, message: str, line: int | None, hint: str = "") -> NoReturn:
         raise ManifestError(message, path=self._label, line=line, hint=hint)
@@ -270,6 +276,7 @@ class _Lexer:
                 return None
             line = self.line_at(start)
             self.pos = end + 1
+            self.last_text = text
             return line, value
         return None
 
@@ -277,8 +284,9 @@ class _Lexer:
         """Read one value, parsed: its first line and its value."""
         line, end = self._value(capture=True)
         start, self.pos = self.pos, end
+        self.last_text = self.buf[start:end]
         try:
-            return line, orjson.loads(self.buf[start:end])
+            return line, orjson.loads(self.last_text)
         except orjson.JSONDecodeError as exc:
             self.fail(f"invalid JSON: {exc.msg}", line + exc.lineno - 1)
 

@@ -247,3 +247,31 @@ def test_the_character_counts_from_the_start_of_an_indented_line(tmp_path: Path)
     path = tmp_path / "m.jsonl"
     path.write_text('   {"a": x}\n')
     assert "invalid JSON at character 10" in error(path).message
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_a_key_given_twice_in_an_item_is_refused_with_its_line(tmp_path: Path, fmt: str) -> None:
+    """Review: {"serial_number": A, "action": "blankpush", "serial_number": B} went to B, and a
+    second "action" turned a blank push into an erase, silently. Refused, naming the key; a
+    colon inside a value (a message) is no such thing."""
+    rows = [
+        f'{{"serial_number": "{SERIAL}", "action": "lock", "message": "IT: call 555"}}',
+        f'{{"serial_number": "{SERIAL}", "action": "blankpush", "serial_number": "{SERIAL2}"}}',
+        f'{{"serial_number": "{SERIAL2}", "action": "lock", '
+        '"params": {"message": "a", "message": "b"}}',
+    ]
+    if fmt == "jsonl":
+        path = write(tmp_path, "m.jsonl", "\n".join(rows) + "\n")
+        lines = (2, 3)
+    else:
+        path = write(tmp_path, "m.json", '{"items": [\n' + ",\n".join(rows) + "\n]}\n")
+        lines = (3, 4)
+    caught = error(path)
+    text = str(caught)
+    said = text.splitlines()
+    assert said[0].endswith(
+        f"{fmt}:{lines[0]}: the key 'serial_number' appears twice in this item"
+        " (keep one of them: a JSON reader would silently keep only the last)"
+    )
+    assert f"{fmt}:{lines[1]}: the key 'message' appears twice" in said[1], said
+    assert said[2].endswith(": 2 bad rows; fix them and run again"), said
