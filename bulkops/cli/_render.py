@@ -107,7 +107,7 @@ def print_result(result: JobResult, *, as_json: bool) -> None:
         out.print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode(), markup=False)
         return
     parts = " · ".join(f"{k} {v}" for k, v in s.outcomes.items())
-    out.print(f"run {s.run_id} on {s.tenant}: {s.total} items — {parts}")
+    out.print(f"run {s.run_id} on {s.tenant}: {count_of(s.total, 'item')} — {parts}")
     dur = (s.finished_at or 0) - (s.started_at or 0) if s.started_at and s.finished_at else None
     out.print(f"requests {s.requests} ({s.rate_limited} × 429) in {human_s(dur)}")
     files = [

@@ -19,6 +19,7 @@ from bulkops.cli._common import (
     Tenant,
     TokenFile,
     TokenTrap,
+    count_of,
     no_such_run,
     out,
     refuse_token_flag,
@@ -228,7 +229,8 @@ def select(
     fill = to_fill(action)
     todo = f"fill in {', '.join(fill)} (a blank cell leaves a field alone), " if fill else ""
     out.print(
-        f"{count} devices written to {out_path}; {todo}review it, then: bulkops run {out_path}"
+        f"{count_of(count, 'device')} written to {out_path}; {todo}review it, then: "
+        f"bulkops run {out_path}"
     )
 
 

@@ -169,8 +169,8 @@ def _clear(param: Param) -> object:
     """``None``, the value that clears ``param``, if it may be cleared."""
     if not param.clearable:
         raise Invalid(
-            f"{param.name} cannot be cleared",
-            "leave it blank to keep the current value",
+            f"{param.name} cannot be cleared (null, CLEAR!)",
+            "leave it blank or out: it is then not sent",
         )
     return None
 

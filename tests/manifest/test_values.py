@@ -56,7 +56,10 @@ def test_clear_markers_clear_clearable_params(raw: str | None) -> None:
 @pytest.mark.parametrize("param", [MESSAGE, PIN, ENABLE, BLUEPRINT, DEVICE_NAME])
 @pytest.mark.parametrize("raw", ["null", "CLEAR!", None])
 def test_clear_markers_are_refused_elsewhere(param: Param, raw: str | None) -> None:
-    assert "cannot be cleared" in _refused(param, raw)
+    # Review: "leave it blank to keep the current value" was a device field's wording, shown
+    # for an action's parameter too (a restart's notify_user: null).
+    said = _refused(param, raw)
+    assert f"{param.name} cannot be cleared (null, CLEAR!) | leave it blank or out" in said
 
 
 def test_empty_json_list_clears_tags() -> None:
