@@ -88,6 +88,12 @@ def test_a_run_and_its_resume_through_the_cli(
     data = json.loads(shown.stdout)  # the whole of stdout is one document
     assert shown.returncode == 0 and data["already_finished"] is True, shown.stdout
     assert data["outcomes"]["succeeded"] == 10 and data["exit_code"] == 0
+    # Review: a plan of the finished manifest showed "continues 10 rows … 0 to send" beside an
+    # old plan.csv that still said "send" on every row.
+    plan = bulkops("plan", *args[1:-2], env=env_with_token(token), cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "already finished: succeeded 10 · failed 0" in plan.stdout, plan.stdout
+    assert "nothing to send" in plan.stdout and "continues" not in plan.stdout
     assert sim.ledger.applied_count() == 10  # type: ignore[attr-defined]
     status = bulkops("status", cwd=tmp_path)
     assert status.returncode == 0 and "done" in status.stdout and "10/10" in status.stdout

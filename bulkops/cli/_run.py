@@ -338,6 +338,14 @@ def run_command(
             if store is not scratch:  # the rows a run it would replace sent are skipped
                 copy_for_plan(store, scratch, run)
             store, config = scratch, replace(config, db_path=scratch.path)
+        if resumed and run.status == "done" and dry_run and not as_json:  # a plan: nothing to do
+            counts = store.counts(run.run_id)
+            parts = " · ".join(f"{k} {counts.get(k, 0)}" for k in OUTCOME_ORDER)
+            out.print(
+                f"run {run.run_id} of this manifest already finished: {parts}; nothing to send "
+                f"(see `bulkops report {run.run_id}`; --new-run plans running it again)"
+            )
+            return 0
         if resumed and run.status == "done" and not dry_run:
             from bulkops.job import finished_reports
 
