@@ -70,6 +70,9 @@ def iter_json(path: Path, label: str, *, default_action: Action | None) -> Itera
     try:
         for line, value in scan:
             if defaults is None:
+                if scan.defaults is not None:  # one action for every row: never the last of two
+                    at, given = scan.defaults
+                    _no_key_twice(scan.defaults_text, given, at, builder, where='"defaults"')
                 defaults = _read_defaults(scan.defaults, builder)
             try:
                 _no_key_twice(scan.last_text, value, line, builder)
@@ -131,7 +134,9 @@ def iter_jsonl(path: Path, label: str, *, default_action: Action | None) -> Iter
         builder.fail("empty manifest", line=None, hint="the file holds no items")
 
 
-def _no_key_twice(text: str, obj: Any, line: int, builder: RowBuilder) -> None:
+def _no_key_twice(
+    text: str, obj: Any, line: int, builder: RowBuilder, *, where: str = "this item"
+) -> None:
     """Refuse an item that gives one key twice: JSON readers keep the last one, silently, so
     ``{"serial_number": A, …, "serial_number": B}`` would send to B (review).
 
@@ -157,7 +162,7 @@ def _no_key_twice(text: str, obj: Any, line: int, builder: RowBuilder) -> None:
         json.loads(text, object_pairs_hook=pairs)
     if twice:
         builder.fail(
-            f"the key {twice[0]!r} appears twice in this item",
+            f"the key {twice[0]!r} appears twice in {where}",
             line=line,
             hint="keep one of them: a JSON reader would silently keep only the last",
         )

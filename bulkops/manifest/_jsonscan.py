@@ -59,6 +59,7 @@ class JsonScan:
 
     def __iter__(self) -> Iterator[Found]:
         self.defaults = None
+        self.defaults_text = ""  # as it is in the file: a key given twice is refused
         lex = self._lex = _Lexer(iter_text(self.path, self.label), self.label)
         first = lex.peek()
         if first == "":
@@ -88,7 +89,7 @@ class JsonScan:
                 if lex.peek() != "[":
                     lex.fail('"items" must be a list', lex.line_at(lex.pos), _SHAPE)
                 if "defaults" not in keys and _mentions_defaults(self.path, self.label):
-                    self.defaults = _find_defaults(self.path, self.label)
+                    self.defaults, self.defaults_text = _find_defaults(self.path, self.label)
                     prescanned = True
                 yield from _array(lex)
             elif key == "defaults":
@@ -96,7 +97,7 @@ class JsonScan:
                 if "items" in keys and not prescanned:
                     lex.fail('"defaults" must come before "items"', line)
                 if not prescanned:
-                    self.defaults = found
+                    self.defaults, self.defaults_text = found, lex.last_text
             elif key in _IGNORED_KEYS:
                 lex.skip()
             else:
@@ -139,20 +140,21 @@ def _mentions_defaults(path: Path, label: str) -> bool:
     return False
 
 
-def _find_defaults(path: Path, label: str) -> Found | None:
-    """The top-level ``defaults`` of a JSON object document, skipping everything else."""
+def _find_defaults(path: Path, label: str) -> tuple[Found | None, str]:
+    """The top-level ``defaults`` of a JSON object document, skipping everything else, and
+    its text."""
     lex = _Lexer(iter_text(path, label), label)
     if lex.peek() != "{":
-        return None
+        return None, ""
     lex.pos += 1
     closing = lex.closes("}")
     while not closing:
         key = lex.key()
         if key == "defaults":
-            return lex.parsed()
+            return lex.parsed(), lex.last_text
         lex.skip()
         closing = lex.separator("}") == "}"
-    return None
+    return None, ""
 
 
 class _Lexer:

@@ -275,3 +275,16 @@ def test_a_key_given_twice_in_an_item_is_refused_with_its_line(tmp_path: Path, f
     )
     assert f"{fmt}:{lines[1]}: the key 'message' appears twice" in said[1], said
     assert said[2].endswith(": 2 bad rows; fix them and run again"), said
+
+
+@pytest.mark.parametrize("defaults_first", [True, False])
+def test_a_key_given_twice_in_the_defaults_is_refused(tmp_path: Path, defaults_first: bool) -> None:
+    """Diff review: {"defaults": {"action": "blankpush", "action": "erase"}, …} erased every
+    row's device, the last of the two winning, though the same inside an item was refused."""
+    defaults = '"defaults": {"action": "blankpush", "action": "erase"}'
+    items = f'"items": [{{"serial_number": "{SERIAL}", "pin": "123456"}}]'
+    parts = [defaults, items] if defaults_first else [items, defaults]
+    path = write(tmp_path, "m.json", "{\n" + ",\n".join(parts) + "\n}\n")
+    text = str(error(path))
+    assert """the key 'action' appears twice in "defaults\"""" in text, text
+    assert f"m.json:{2 if defaults_first else 3}:" in text, text
