@@ -191,7 +191,13 @@ def unsettled_sends(
     if not wanted:  # no other database is opened for a run with nothing to check
         return list(found.values())
     elsewhere = sends_elsewhere(
-        index, store.origin, tenant=run.tenant, actions=_UNSAFE, since=since, hold=hold
+        index,
+        store.origin,
+        tenant=run.tenant,
+        actions=_UNSAFE,
+        since=since,
+        hold=hold,
+        lock=not store.scratch,  # a plan takes no lock: it writes nothing anywhere
     )
     for sent in sorted(elsewhere, key=lambda s: s.sent_at):  # the latest send wins
         for line in wanted.get((sent.device_id, sent.action), ()):
@@ -243,10 +249,10 @@ async def check_unsettled(
         if live := [row for row in rows if row.live]:
             first = live[0]
             raise ConfigError(
-                f"{first.earlier} is working now, and sent {first.action} to {len(live)} "
-                f"device{'s' if len(live) > 1 else ''} of this manifest without learning yet "
-                "whether it landed; let that run finish (or stop it), then run this again "
-                "(nothing was sent)"
+                f"{first.db} is in use by another bulkops process, and its run {first.run_id} "
+                f"sent {first.action} to {len(live)} device{'s' if len(live) > 1 else ''} of "
+                "this manifest without learning whether it landed; let that process finish, "
+                "then run this again (nothing was sent)"
             )
         return [skip for row in rows if (skip := await _check(store, run, client, row, since))]
     finally:
@@ -318,7 +324,13 @@ def sent_lately(store: Store, run: RunInfo, index: Path | None = None) -> dict[s
     if index is not None:
         here, origin = (store.path if store.scratch else store.origin), store.origin.resolve()
         for e in sends_elsewhere(
-            index, here, tenant=run.tenant, actions=_UNSAFE, since=since, states=("succeeded",)
+            index,
+            here,
+            tenant=run.tenant,
+            actions=_UNSAFE,
+            since=since,
+            states=("succeeded",),
+            lock=not store.scratch,
         ):
             sent.append(
                 (e.device_id, e.action, e.run_id if e.db == origin else f"{e.run_id} (--db {e.db})")

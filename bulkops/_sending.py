@@ -180,8 +180,11 @@ class Sender:
                 # Queued already (by an earlier send or someone else), or done: the device does
                 # what the row asks. A lock's PIN is read back as after a lost answer.
                 reply, landed = Reply(exc.status, None, {}), f"already on the device: {exc.detail}"
-                if any(p.secret for p in action.params) and request.body:
-                    landed += "; not queued again: the one queued runs, with the PIN it was sent"
+                if request.body:  # the queued one may carry other parameters: it is what runs
+                    kept = "PIN" if any(p.secret for p in action.params) else "parameters"
+                    landed += (
+                        f"; not queued again: the one queued runs, with the {kept} it was sent"
+                    )
             except TransportError as exc:
                 kind: ErrorKind = "reset_after_send" if exc.maybe_applied else "connect"
                 if exc.timed_out:

@@ -580,6 +580,25 @@ async def test_a_command_already_pending_or_done_on_the_device_is_not_a_failure(
     erases = tenant.sim.ledger.select(action="erase", method="POST", applied=True)
     assert [e.device_id for e in erases] == [mac]
 
+    # Diff review: a second Lost Mode with another phone number read as plain success; the row
+    # now says that the one queued runs, with its own parameters.
+    ipad = devices(tenant, "iPad")[0]["device_id"]
+    lost = "device_id,action,phone_number\n"
+    assert (
+        await run_job(
+            tenant, tmp_path / "7", write(tmp_path / "g.csv", f"{lost}{ipad},enablelostmode,555\n")
+        )
+    ).exit_code == 0
+    again = await run_job(
+        tenant, tmp_path / "8", write(tmp_path / "h.csv", f"{lost}{ipad},enablelostmode,777\n")
+    )
+    assert again.reports is not None
+    (row,) = read_csv(again.reports.results_csv)
+    assert row["outcome"] == "succeeded", row
+    assert row["error"].endswith(
+        "not queued again: the one queued runs, with the parameters it was sent"
+    )
+
 
 async def test_summary_json_says_how_the_pass_ended(tenant: Tenant, tmp_path: Path) -> None:
     """Review: summary.json had no stop reason and no exit code (only the --json stdout did),

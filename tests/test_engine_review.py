@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sqlite3
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -309,7 +310,10 @@ async def test_failed_csv_run_from_another_folder_checks_the_first_runs_database
     held = RunLock(config1.db_path)  # the first run still working: nothing may be judged
     held.acquire()
     try:
-        with pytest.raises(ConfigError, match=r"is working now, and sent lock to 4 devices"):
+        with pytest.raises(
+            ConfigError,
+            match=r"is in use by another bulkops process, and its run .* sent lock to 4 devices",
+        ):
             await run_from(elsewhere / "a")
     finally:
         held.release()
@@ -376,6 +380,31 @@ async def test_another_database_is_checked_under_its_lock_cleanly_and_within_the
     with index.open("ab") as fh:
         fh.write(orjson.dumps({"db": str(broken), "run_id": "r", "tenant": config1.tenant}) + b"\n")
 
+    older = tmp_path / "older" / "bulkops.db"  # another version's database: never changed
+    older.parent.mkdir()
+    with sqlite3.connect(older) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    conn.close()
+    with index.open("ab") as fh:
+        fh.write(orjson.dumps({"db": str(older), "run_id": "o", "tenant": config1.tenant}) + b"\n")
+
+    def beside() -> dict[str, bytes]:
+        found = [*tmp_path.glob("run.db*"), *older.parent.iterdir()]
+        return {p.name: p.read_bytes() for p in found if p.suffix != ".db" or p == older}
+
+    before = beside()
+    plan_folder = tmp_path / "plan"
+    plan_folder.mkdir()
+    plan_config = tenant.config(plan_folder, options=RunOptions(concurrency=1))
+    plan_manifest = write(plan_folder / "p.csv", first.read_text().replace("lock\n", "lock,p\n"))
+    plan_manifest.write_text(plan_manifest.read_text().replace("action\n", "action,note\n", 1))
+    with scratch_store(plan_config.db_path) as scratch:
+        planned, _ = start_run(scratch, plan_manifest, tenant=config1.tenant, index=index)
+        shown = await drive(scratch, planned, plan_config, dry_run=True)
+    assert shown.plan is not None and shown.plan.skips == {"already sent": 2}
+    assert beside() == before  # diff review: a plan took the lock, wrote its pid, made files
+
     locked_during_check: list[bool] = []
     real = replaced_module.reconcile
 
@@ -412,4 +441,8 @@ async def test_another_database_is_checked_under_its_lock_cleanly_and_within_the
     assert earlier[ids[3]]["state"] == "unknown"  # older than the day: not this check's to judge
     assert f"(--db {config.db_path.resolve()}) checked the device" in earlier[ids[0]]["error"]
     said = [r.getMessage() for r in caplog.records if "could not check" in r.getMessage()]
-    assert len(said) == 1 and str(broken) in said[0], said
+    assert len(said) == 2 and str(broken) in said[0] and str(older) in said[1], said
+    assert "another version of bulkops" in said[1]
+    after = beside()  # the older database: no table, no -wal/-shm added by the run either
+    assert after["bulkops.db"] == before["bulkops.db"]
+    assert not {"bulkops.db-wal", "bulkops.db-shm", "run.db-wal", "run.db-shm"} & set(after)

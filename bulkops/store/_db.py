@@ -105,12 +105,13 @@ def _private(path: str, *, create: bool) -> None:
 
 
 def connect(
-    path: Path | str, *, readonly: bool = False, scratch: bool = False
+    path: Path | str, *, readonly: bool = False, scratch: bool = False, immutable: bool = False
 ) -> sqlite3.Connection:
     """Open (creating 0600 with its -wal/-shm) the checkpoint database with durable pragmas.
 
     A ``scratch`` database (a plan's, deleted once the plan is shown) is not durable: no WAL, no
-    fsync, no zeroing of deleted pages.
+    fsync, no zeroing of deleted pages. An ``immutable`` one is read as a plain file, creating
+    nothing beside it: only for a database nobody writes, whose write-ahead log is empty.
     """
     path = Path(path)
     with sqlite_errors("open the checkpoint database", path):
@@ -124,6 +125,8 @@ def connect(
         # opens another file (two --db folders would share one database).
         where = quote(str(path), safe="/")
         uri = f"file:{where}?mode=ro" if readonly else f"file:{where}"
+        if readonly and immutable:
+            uri += "&immutable=1"
         old = os.umask(0o077)  # -wal and -shm are created by SQLite later; keep them 0600 too
         try:
             conn = sqlite3.connect(

@@ -128,6 +128,7 @@ def sends_elsewhere(
     since: float,
     states: tuple[str, ...] = _UNSETTLED,
     hold: list[RunLock] | None = None,
+    lock: bool = True,
 ) -> list[SentElsewhere]:
     """Sends of ``actions`` since ``since`` by runs of ``tenant`` in the indexed databases other
     than ``here``, in ``states`` (by default those whose outcome they never learnt).
@@ -135,8 +136,10 @@ def sends_elsewhere(
     Each database is read under its run lock, so that no run of it sends meanwhile; one whose
     lock a process holds is ``live`` (read as it is). With ``hold``, the locks of the databases
     that had such sends stay taken, appended there for the caller to release once it has
-    checked and settled them; the others are let go at once. A database that cannot be read is
-    said in a warning line, never passed over in silence.
+    checked and settled them; the others are let go at once. Without ``lock`` (a plan, which
+    writes nothing anywhere) the lock is only probed. Reading writes nothing either: no schema,
+    and no -wal/-shm files unless a log of unsaved writes is there already. A database that
+    cannot be read is said in a warning line, never passed over in silence.
     """
     mine = here.resolve()
     found: list[SentElsewhere] = []
@@ -147,23 +150,25 @@ def sends_elsewhere(
     ):
         if db == mine or _PLAN in db.name or not _touched_since(db, since):
             continue
-        lock, rows = RunLock(db), []
+        run_lock, rows = RunLock(db), []
         try:
-            lock.acquire()
-            live = False
-        except ConfigError:  # a run of it is working (or waiting for its confirmation)
+            if lock:
+                run_lock.acquire()
+                live = False
+            else:
+                live = run_lock.in_use()
+        except ConfigError:  # a process holds it: a run of it, a plan, another run's check
             live = True
         except OSError as exc:
             _cannot_check(db, tenant, exc.strerror)
             continue
         try:
-            # Under its lock: read-write, so that closing leaves no -wal/-shm files behind.
-            rows = _sent_in(db, tenant, actions, since, states, readonly=live)
+            rows = _sent_in(db, tenant, actions, since, states, still=not live)
         finally:
             if live or hold is None or not rows:
-                lock.release()
+                run_lock.release()
             else:
-                hold.append(lock)
+                hold.append(run_lock)
         found += [SentElsewhere(db, live, *row) for row in rows]
     return found
 
@@ -210,6 +215,14 @@ def _cannot_check(db: Path, tenant: str, why: object) -> None:
         log.warning("could not check %s for sends of %s left unsettled (%s)", db, tenant, why)
 
 
+def _unsaved(db: Path) -> bool:
+    """Whether the database's write-ahead log holds writes not yet copied into it."""
+    try:
+        return Path(f"{db}-wal").stat().st_size > 0
+    except OSError:
+        return False
+
+
 def _touched_since(db: Path, since: float) -> bool:
     """Whether the database changed since ``since``: its file, or a write-ahead log holding
     writes not yet copied back (an empty one is only what a reader left)."""
@@ -230,11 +243,12 @@ def _sent_in(
     since: float,
     states: tuple[str, ...],
     *,
-    readonly: bool,
+    still: bool,
 ) -> list[tuple[str, str, str, float]]:
-    """``(run, device, action, last sent at)`` of one database's sends in ``states``."""
+    """``(run, device, action, last sent at)`` of one database's sends in ``states``, read
+    only; as a plain file when it is ``still`` (nobody writes it) and its log is empty."""
     try:
-        conn = connect(db, readonly=readonly)
+        conn = connect(db, readonly=True, immutable=still and not _unsaved(db))
     except CheckpointError as exc:  # damaged, another version: said, then passed over
         _cannot_check(db, tenant, exc)
         return []
