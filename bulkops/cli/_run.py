@@ -197,6 +197,8 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
             for sig in stops:
                 if previous[sig] is not signal.SIG_IGN:
                     signal.signal(sig, signal.default_int_handler)
+            # Nor does the loop hear of it afterwards: one outcome, "not confirmed", exit 2.
+            wakeup = signal.set_wakeup_fd(-1)
             try:
                 answer = typer.prompt(
                     f"{line} Type {name!r} to go on", default="", show_default=False
@@ -204,6 +206,7 @@ def approve(plan: Plan, *, options: RunOptions, approval: Approval) -> RunOption
             except (KeyboardInterrupt, EOFError, typer.Abort):
                 raise ConfigError("not confirmed (interrupted); nothing was sent") from None
             finally:
+                signal.set_wakeup_fd(wakeup)
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
             if answer.strip() not in (name, plan.run.tenant):
