@@ -101,6 +101,8 @@ def main() -> None:
                 cmd += ["--quiet"] if quiet else []
                 cmd += ["--base-url", sim.url, "--db", str(tmp / f"run-{tag}.db")]
                 cmd += ["--out", str(tmp / f"reports-{tag}")]
+                # a state folder each: the runs index refuses the same manifest in another --db
+                env = dict(env, BULKOPS_STATE_DIR=str(tmp / f"state-{tag}"))
                 proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, cwd=tmp)
                 took = first_request_after(sim.ledger_path, seen, start)
                 proc.wait()
