@@ -25,7 +25,7 @@ from bulkops.actions import ACTIONS
 from bulkops.client import KandjiClient
 from bulkops.errors import ConfigError
 from bulkops.reconcile import reconcile
-from bulkops.store import RunInfo, Store, sends_elsewhere, settle_elsewhere
+from bulkops.store import RunInfo, Store, sends_elsewhere, settle_elsewhere, settle_rows
 from bulkops.store._lock import RunLock
 from bulkops.summary import ALREADY_SENT
 
@@ -41,7 +41,6 @@ __all__ = [
     "runs_of_file",
     "sent_by_replaced",
     "sent_lately",
-    "settle_earlier",
     "supersede",
     "unsettled_sends",
 ]
@@ -207,29 +206,6 @@ def unsettled_sends(
     return sorted(found.values(), key=lambda u: u.line)
 
 
-def settle_earlier(
-    store: Store,
-    run: RunInfo,
-    device_id: str,
-    action: str,
-    *,
-    since: float,
-    landed: bool,
-    note: str,
-) -> None:
-    """Write on the earlier runs' unsettled rows of this device and action (sent since
-    ``since``: what the check of the device covered) what ``run`` found on the device, so that
-    no later run checks them (and skips its own rows) again."""
-    sql = (
-        "UPDATE items SET state = ?, error = ? WHERE run_id != ? AND device_id = ?"  # noqa: S608 (placeholders only)
-        f" AND action = ? AND state IN ({_marks(_UNSETTLED)}) AND sent_at >= ?"
-        " AND run_id IN (SELECT run_id FROM runs WHERE tenant = ?)"
-    )
-    state = "succeeded" if landed else "failed"
-    args = (state, note, run.run_id, device_id, action, *_UNSETTLED, since, run.tenant)
-    store._conn.execute(sql, args)
-
-
 async def check_unsettled(
     store: Store, run: RunInfo, client: KandjiClient, *, index: Path | None = None
 ) -> list[tuple[int, tuple[str, str | None]]]:
@@ -276,23 +252,19 @@ async def _check(
         )
         return row.line, (why, None)
     landed = verdict.state == "succeeded"
+    settled = {
+        "tenant": run.tenant,
+        "device_id": row.device_id,
+        "action": name,
+        "since": since,
+        "landed": landed,
+    }
     if row.db is None:
         note = f"{found}, when run {run.run_id} checked the device"
-        await store.call(
-            settle_earlier, store, run, row.device_id, name, since=since, landed=landed, note=note
-        )
+        await store.call(settle_rows, store._conn, **settled, note=note, besides=run.run_id)
     elif not store.scratch:  # a plan keeps nothing, in any database
         note = f"{found}, when run {run.run_id} (--db {store.origin.resolve()}) checked the device"
-        await store.call(
-            settle_elsewhere,
-            row.db,
-            tenant=run.tenant,
-            device_id=row.device_id,
-            action=name,
-            since=since,
-            landed=landed,
-            note=note,
-        )
+        await store.call(settle_elsewhere, row.db, **settled, note=note)
     if not landed:
         return None
     return row.line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)

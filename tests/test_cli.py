@@ -508,6 +508,17 @@ def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
     return proc.returncode, proc.stdout, b"".join(shown).decode(errors="replace")
 
 
+def until_asked(master: int) -> bytes:
+    """What the terminal showed up to the confirmation question (at most a minute)."""
+    shown = b""
+    deadline = time.monotonic() + 60
+    while b"to go on: " not in shown and time.monotonic() < deadline:
+        if select.select([master], [], [], 1.0)[0]:
+            shown += os.read(master, 4096)
+    assert b"to go on: " in shown, shown.decode(errors="replace")
+    return shown
+
+
 def test_the_question_before_destructive_work_stays_on_the_terminal(
     served: tuple[object, str, str], tmp_path: Path
 ) -> None:
@@ -527,13 +538,8 @@ def test_the_question_before_destructive_work_stays_on_the_terminal(
         stderr=slave,
     )
     os.close(slave)
-    shown = b""
     try:
-        deadline = time.monotonic() + 60
-        while b"to go on: " not in shown and time.monotonic() < deadline:
-            if select.select([master], [], [], 1.0)[0]:
-                shown += os.read(master, 4096)
-        assert b"to go on: " in shown, shown.decode(errors="replace")
+        shown = until_asked(master)
         asked = shown.index(b"to go on: ") + len(b"to go on: ")
         settle = time.monotonic() + 1.5  # a live display would redraw 10 times a second
         while time.monotonic() < settle:
@@ -569,13 +575,8 @@ def test_kill_or_a_closed_window_at_the_question_stops_at_once(
         stderr=slave,
     )
     os.close(slave)
-    shown = b""
     try:
-        deadline = time.monotonic() + 60
-        while b"to go on: " not in shown and time.monotonic() < deadline:
-            if select.select([master], [], [], 1.0)[0]:
-                shown += os.read(master, 4096)
-        assert b"to go on: " in shown, shown.decode(errors="replace")
+        until_asked(master)
         proc.send_signal(sig)
         assert proc.wait(timeout=10) == 2  # not confirmed, as after Ctrl-C there
     finally:

@@ -566,38 +566,29 @@ async def test_a_command_already_pending_or_done_on_the_device_is_not_a_failure(
 
     # Review: a second erase while the first was queued failed, and failed.csv, run once the
     # first was done, erased the Mac again. The queued one is this row's, whatever its PIN.
-    mac = devices(tenant, "Mac")[4]["device_id"]
-    once = write(tmp_path / "e.csv", f"device_id,action,pin\n{mac},erase,123456\n")
-    twice = write(tmp_path / "f.csv", f"device_id,action,pin\n{mac},erase,654321\n")
-    assert (await run_job(tenant, tmp_path / "5", once)).exit_code == 0
-    second = await run_job(tenant, tmp_path / "6", twice)
-    assert second.exit_code == 0 and second.reports is not None
-    assert second.reports.failed_csv is None
-    (row,) = read_csv(second.reports.results_csv)
-    assert row["outcome"] == "succeeded", row
-    assert row["error"].startswith("already on the device: Command already running; not queued")
-    assert "with the PIN it was sent" in row["error"]
-    erases = tenant.sim.ledger.select(action="erase", method="POST", applied=True)
-    assert [e.device_id for e in erases] == [mac]
-
     # Diff review: a second Lost Mode with another phone number read as plain success; the row
     # now says that the one queued runs, with its own parameters.
-    ipad = devices(tenant, "iPad")[0]["device_id"]
-    lost = "device_id,action,phone_number\n"
-    assert (
-        await run_job(
-            tenant, tmp_path / "7", write(tmp_path / "g.csv", f"{lost}{ipad},enablelostmode,555\n")
+    mac, ipad = devices(tenant, "Mac")[4]["device_id"], devices(tenant, "iPad")[0]["device_id"]
+    cases = [
+        (mac, "erase", "pin", "123456", "654321", "PIN"),
+        (ipad, "enablelostmode", "phone_number", "555", "777", "parameters"),
+    ]
+    for n, (device, action, column, first, other, kept) in enumerate(cases):
+        head = f"device_id,action,{column}\n{device},{action},"
+        once = write(tmp_path / f"once-{n}.csv", f"{head}{first}\n")
+        twice = write(tmp_path / f"twice-{n}.csv", f"{head}{other}\n")
+        assert (await run_job(tenant, tmp_path / f"once-{n}", once)).exit_code == 0
+        second = await run_job(tenant, tmp_path / f"twice-{n}", twice)
+        assert second.exit_code == 0 and second.reports is not None
+        assert second.reports.failed_csv is None
+        (row,) = read_csv(second.reports.results_csv)
+        assert row["outcome"] == "succeeded", row
+        assert row["error"] == (
+            "already on the device: Command already running; not queued again: the one queued "
+            f"runs, with the {kept} it was sent"
         )
-    ).exit_code == 0
-    again = await run_job(
-        tenant, tmp_path / "8", write(tmp_path / "h.csv", f"{lost}{ipad},enablelostmode,777\n")
-    )
-    assert again.reports is not None
-    (row,) = read_csv(again.reports.results_csv)
-    assert row["outcome"] == "succeeded", row
-    assert row["error"].endswith(
-        "not queued again: the one queued runs, with the parameters it was sent"
-    )
+        applied = tenant.sim.ledger.select(action=action, method="POST", applied=True)
+        assert [e.device_id for e in applied] == [device]
 
 
 async def test_summary_json_says_how_the_pass_ended(tenant: Tenant, tmp_path: Path) -> None:

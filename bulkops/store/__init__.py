@@ -10,6 +10,7 @@ from bulkops.store._index import (
     runs_elsewhere,
     sends_elsewhere,
     settle_elsewhere,
+    settle_rows,
 )
 from bulkops.store._scratch import scratch_store
 from bulkops.store._store import OUTCOMES, RunInfo, Store, WorkItem, new_run_id
@@ -30,4 +31,5 @@ __all__ = [
     "scratch_store",
     "sends_elsewhere",
     "settle_elsewhere",
+    "settle_rows",
 ]

@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -35,6 +36,7 @@ __all__ = [
     "runs_elsewhere",
     "sends_elsewhere",
     "settle_elsewhere",
+    "settle_rows",
 ]
 
 log = logging.getLogger("bulkops")
@@ -173,8 +175,8 @@ def sends_elsewhere(
     return found
 
 
-def settle_elsewhere(
-    db: Path,
+def settle_rows(
+    conn: sqlite3.Connection,
     *,
     tenant: str,
     device_id: str,
@@ -182,24 +184,30 @@ def settle_elsewhere(
     since: float,
     landed: bool,
     note: str,
+    besides: str = "",
 ) -> None:
-    """Write on another database's unsettled rows of this device and action (sent since
-    ``since``) what a check of the device found, so that no later run checks them again; the
-    caller holds that database's lock. Best effort: a log line if it cannot."""
+    """Write on the unsettled rows of this device and action, sent since ``since`` (what a
+    check of the device covered) by runs of ``tenant`` other than ``besides``, what the check
+    found, so that no later run checks them (and skips its own rows) again."""
     state = "succeeded" if landed else "failed"
-    marks = ", ".join("?" * len(_UNSETTLED))
+    conn.execute(
+        "UPDATE items SET state = ?, error = ? WHERE device_id = ? AND action = ?"
+        f" AND state IN ({', '.join('?' * len(_UNSETTLED))}) AND sent_at >= ? AND run_id != ?"
+        " AND run_id IN (SELECT run_id FROM runs WHERE tenant = ?)",
+        (state, note, device_id, action, *_UNSETTLED, since, besides, tenant),
+    )
+
+
+def settle_elsewhere(db: Path, **found: Any) -> None:
+    """``settle_rows`` in another database, whose lock the caller holds. Best effort: a log
+    line if it cannot."""
     try:
         conn = connect(db)
     except CheckpointError as exc:
         log.warning("could not note what the check found in %s (%s)", db, exc)
         return
     try:
-        conn.execute(
-            "UPDATE items SET state = ?, error = ? WHERE device_id = ? AND action = ?"
-            f" AND state IN ({marks}) AND sent_at >= ?"
-            " AND run_id IN (SELECT run_id FROM runs WHERE tenant = ?)",
-            (state, note, device_id, action, *_UNSETTLED, since, tenant),
-        )
+        settle_rows(conn, **found)
     except sqlite3.Error as exc:
         log.warning("could not note what the check found in %s (%s)", db, exc)
     finally:

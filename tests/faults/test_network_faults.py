@@ -15,9 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bulkops.job import drive, start_run
+from bulkops.job import JobResult, drive, start_run
 from bulkops.retry import RetryPolicy
-from bulkops.sim import Faults, LedgerEntry
+from bulkops.sim import Faults, LedgerEntry, Simulator
 from bulkops.store import Store
 from tests.conftest import Tenant, make_sim
 
@@ -76,6 +76,21 @@ async def test_reset_after_apply_makes_an_unsafe_item_unknown(tmp_path: Path) ->
     assert reads <= {"commands"}
 
 
+async def one_pass_through_5xx(
+    tmp_path: Path, action: str, *, rate: float, rows: int
+) -> tuple[Simulator, list[str], JobResult]:
+    """One pass of ``rows`` items of ``action``, whose POSTs get a 5xx at ``rate``."""
+    route = ("POST", f"/api/v1/devices/{{device_id}}/action/{action}")
+    sim = make_sim(devices=rows + 10, faults=Faults(error_5xx_rate=rate, routes=frozenset({route})))
+    token = sim.add_token()
+    async with sim.running() as url:
+        ids = sorted(sim.fleet.devices)[:rows]
+        manifest = write_csv(tmp_path / "job.csv", one_action(ids, action))
+        config = fast_config(Tenant(sim, url, token), tmp_path, concurrency=CONCURRENCY)
+        runs = await drive_to_end(config, manifest, max_passes=1)
+    return sim, ids, runs.last
+
+
 async def test_breaker_pause_leaves_the_items_it_interrupts_for_the_resume(
     tmp_path: Path,
 ) -> None:
@@ -84,15 +99,7 @@ async def test_breaker_pause_leaves_the_items_it_interrupts_for_the_resume(
     An item is ``failed`` only after its third attempt; one whose retry the pause cut short
     stays open, so the resume gives it the attempts it has left.
     """
-    route = ("POST", "/api/v1/devices/{device_id}/action/blankpush")
-    sim = make_sim(devices=60, faults=Faults(error_5xx_rate=1.0, routes=frozenset({route})))
-    token = sim.add_token()
-    async with sim.running() as url:
-        ids = sorted(sim.fleet.devices)[:40]
-        manifest = write_csv(tmp_path / "job.csv", one_action(ids, "blankpush"))
-        config = fast_config(Tenant(sim, url, token), tmp_path, concurrency=CONCURRENCY)
-        runs = await drive_to_end(config, manifest, max_passes=1)
-    result = runs.last
+    sim, ids, result = await one_pass_through_5xx(tmp_path, "blankpush", rate=1.0, rows=40)
     assert result.exit_code == 3 and result.stopped is not None and "paused" in result.stopped
     results = read_results(result)
     tried = {k[0]: len(sends(v)) for k, v in by_item(sim.ledger.entries).items()}
@@ -112,15 +119,7 @@ async def test_breaker_counts_errors_left_unknown_for_actions_not_retried(
     """Review: at 60% of 5xx a blankpush run paused (its retries tripped the breaker), but a
     restart of 60 Macs ran to the end, 40 of them unknown: a restart is never retried, so the
     breaker never saw a retry. Errors left unknown now count as retries do."""
-    route = ("POST", "/api/v1/devices/{device_id}/action/restart")
-    sim = make_sim(devices=160, faults=Faults(error_5xx_rate=0.6, routes=frozenset({route})))
-    token = sim.add_token()
-    async with sim.running() as url:
-        ids = sorted(sim.fleet.devices)[:150]
-        manifest = write_csv(tmp_path / "job.csv", one_action(ids, "restart"))
-        config = fast_config(Tenant(sim, url, token), tmp_path, concurrency=CONCURRENCY)
-        runs = await drive_to_end(config, manifest, max_passes=1)
-    result = runs.last
+    sim, _, result = await one_pass_through_5xx(tmp_path, "restart", rate=0.6, rows=150)
     assert result.exit_code == 3 and result.stopped is not None, result.stopped
     assert "left unknown" in result.stopped and "paused" in result.stopped, result.stopped
     outcomes = Counter(r["outcome"] for r in read_results(result))
