@@ -78,6 +78,11 @@ def mixed_rows(tenant: Tenant) -> list[dict[str, Any]]:
     return rows
 
 
+def blank_pushes(path: Path, ids: list[str]) -> Path:
+    """A manifest of one blank push per device."""
+    return write(path, "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids))
+
+
 def as_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     cols = ["device_id", "serial_number", "action", "message", "asset_tag", "device_name"]
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -379,9 +384,7 @@ async def test_a_stop_does_not_wait_for_the_budget(tmp_path: Path, why: str) -> 
     async with sim.running(host="127.0.0.1", port=0) as url:
         tenant = Tenant(sim, url, token)
         ids = sorted(sim.fleet.devices)[:8]
-        manifest = write(
-            tmp_path / "b.csv", "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids)
-        )
+        manifest = blank_pushes(tmp_path / "b.csv", ids)
         rate = Rate(10**6, 3600.0) if paused else Rate(3, 3600.0)
         config = tenant.config(tmp_path, rate=rate, options=RunOptions(concurrency=4))
         store = Store(config.db_path)
@@ -632,9 +635,7 @@ async def test_requests_in_flight_at_a_stop_are_not_called_unsent(
     async with sim.running(host="127.0.0.1", port=0) as url:
         tenant = Tenant(sim, url, token)
         ids = sorted(sim.fleet.devices)[:3]
-        manifest = write(
-            tmp_path / "b.csv", "device_id,action\n" + "".join(f"{i},blankpush\n" for i in ids)
-        )
+        manifest = blank_pushes(tmp_path / "b.csv", ids)
         config = tenant.config(tmp_path, options=RunOptions(concurrency=3))
 
         def stop_in_flight(engine: Engine) -> None:  # Ctrl-C, then the grace runs out
