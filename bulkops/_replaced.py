@@ -144,7 +144,7 @@ class Unsettled:
     run_id: str  # the earlier run
     sent_at: float
     db: Path | None = None  # the earlier run's database when not this one
-    live: bool = False  # that run is working now: its send may still be in flight
+    live: bool = False  # a process holds that database: its send may still be in flight
 
     @property
     def earlier(self) -> str:
@@ -179,12 +179,7 @@ def unsettled_sends(
     if index is None:
         return list(found.values())
     wanted: dict[tuple[str, str], list[int]] = {}
-    pending = store._conn.execute(
-        "SELECT line, device_id, action FROM items WHERE run_id = ? AND state = 'pending'"  # noqa: S608 (placeholders only)
-        f" AND device_id IS NOT NULL AND action IN ({_marks(_UNSAFE)})",
-        (run.run_id, *_UNSAFE),
-    )
-    for line, device_id, action in pending:
+    for line, device_id, action in _pending_unsafe(store, run):
         if line not in found:
             wanted.setdefault((device_id, action), []).append(line)
     if not wanted:  # no other database is opened for a run with nothing to check
@@ -215,8 +210,8 @@ async def check_unsettled(
     cannot be read). One read per such row; the others send.
 
     The other databases stay locked from their reading to the writing back of what the check
-    found, so none of their runs resumes meanwhile. Refused (``ConfigError``) while a run of
-    one of them is working: its sends may be in flight, and the devices cannot tell yet.
+    found, so none of their runs resumes meanwhile. Refused (``ConfigError``) while another
+    process holds one of them: its sends may be in flight, and the devices cannot tell yet.
     """
     since = time.time() - UNSETTLED_LOOKBACK_S
     held: list[RunLock] = []
@@ -270,18 +265,23 @@ async def _check(
     return row.line, (f"{ALREADY_SENT}: {earlier}; {verdict.detail}", verdict.secret)
 
 
-def sent_lately(store: Store, run: RunInfo, index: Path | None = None) -> dict[str, list[str]]:
+def _pending_unsafe(store: Store, run: RunInfo) -> list[tuple[int, str, str]]:
+    """``(line, device, action)`` of the run's pending rows of actions that must not run twice."""
+    return store._conn.execute(
+        "SELECT line, device_id, action FROM items WHERE run_id = ? AND state = 'pending'"  # noqa: S608 (placeholders only)
+        f" AND device_id IS NOT NULL AND action IN ({_marks(_UNSAFE)})",
+        (run.run_id, *_UNSAFE),
+    ).fetchall()
+
+
+def sent_lately(
+    store: Store, run: RunInfo, index: Path | None = None
+) -> dict[str, tuple[list[str], int]]:
     """Per action that must not run twice: the runs of the tenant (here, and in the databases
     ``index`` names) that sent it successfully in the last :data:`UNSETTLED_LOOKBACK_S` to a
-    device this run is about to send it to, and how many such devices (the last item)."""
+    device this run is about to send it to, and how many such devices."""
     since = time.time() - UNSETTLED_LOOKBACK_S
-    pending: dict[tuple[str, str], None] = dict.fromkeys(
-        store._conn.execute(
-            "SELECT device_id, action FROM items WHERE run_id = ? AND state = 'pending'"  # noqa: S608 (placeholders only)
-            f" AND device_id IS NOT NULL AND action IN ({_marks(_UNSAFE)})",
-            (run.run_id, *_UNSAFE),
-        )
-    )
+    pending = {(device_id, action) for _, device_id, action in _pending_unsafe(store, run)}
     if not pending:
         return {}
     # A plan's scratch database holds copies of a few earlier rows: it reads the real one.
@@ -313,7 +313,7 @@ def sent_lately(store: Store, run: RunInfo, index: Path | None = None) -> dict[s
         if (device_id, action) in pending:
             runs.setdefault(action, {})[old] = None
             devices.setdefault(action, set()).add(device_id)
-    return {action: [*olds, str(len(devices[action]))] for action, olds in runs.items()}
+    return {action: (list(olds), len(devices[action])) for action, olds in runs.items()}
 
 
 def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:

@@ -173,7 +173,7 @@ async def resolve_run(
             store.complete(run_id, line, state="skipped", error=why)
             decided += 1
         await store.flush()
-        for name, (*earlier, count) in (
+        for name, (earlier, count) in (
             await store.call(sent_lately, store, run, runs_index)
         ).items():  # a deliberate second erase is the admin's call: said, not refused
             log.warning(
