@@ -175,7 +175,6 @@ def write_reports(
     )
     retry_params: set[str] = set()
     n_retry = n_secret = n_unread = 0
-    outcomes: Counter[str] = Counter()
     unapplied: Counter[str] = Counter()
     failed_by: Counter[str] = Counter()
     with (
@@ -190,7 +189,6 @@ def write_reports(
                 if row["state"] in ("succeeded", "failed", "skipped", "unknown", "sending")
                 else "pending"
             )
-            outcomes[outcome] += 1
             if outcome == "failed":
                 failed_by[failure_kind(row["http_status"], row["error"])] += 1
             writer.writerow(

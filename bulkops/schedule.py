@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 __all__ = ["ETA_CAP_S", "TimeWindow"]
 
-ETA_CAP_S = 366 * 86400.0  # an ETA past a year says only "too slow": it is shown as that
+ETA_CAP_S = 366 * 86400.0  # an ETA past a year says only "too slow": it is shown as a year
 
 _FORM = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 

@@ -51,6 +51,7 @@ class JsonScan:
         self.path = path
         self.label = label
         self.defaults: Found | None = None
+        self.defaults_text = ""  # as it is in the file: a key given twice is refused
 
     @property
     def last_text(self) -> str:
@@ -58,8 +59,7 @@ class JsonScan:
         return self._lex.last_text
 
     def __iter__(self) -> Iterator[Found]:
-        self.defaults = None
-        self.defaults_text = ""  # as it is in the file: a key given twice is refused
+        self.defaults, self.defaults_text = None, ""
         lex = self._lex = _Lexer(iter_text(self.path, self.label), self.label)
         first = lex.peek()
         if first == "":
