@@ -189,23 +189,40 @@ class Engine:
             )
             if not batch:
                 return
+            to_check = []
             for item in batch:
                 after = item.line
-                action = ACTIONS[item.action]
-                if action.safe_to_repeat or item.device_id is None:
+                if ACTIONS[item.action].safe_to_repeat or item.device_id is None:
                     store.release(run_id, item.line)
                     self.progress.counts["sending"] -= 1
                     self.progress.counts["pending"] += 1
-                    continue
-                verdict = await reconcile(
-                    self._client,
-                    action,
-                    device_id=item.device_id,
-                    sent_at=item.sent_at or 0.0,
-                    skew_s=self._opts.reconcile_skew_s,
-                )
-                self._complete(item, Outcome(verdict.state, None, verdict.detail, verdict.secret))
+                else:
+                    to_check.append(item)
+            # Reads only: as many at once as the run sends (review: one at a time, 5 checks
+            # against a slow API took 4 minutes).
+            limit = asyncio.Semaphore(self._opts.concurrency)
+            checks = [asyncio.create_task(self._settle(item, limit)) for item in to_check]
+            try:
+                await asyncio.gather(*checks)
+            except BaseException:  # the first error, as it is (a refused token stops the run)
+                for check in checks:
+                    check.cancel()
+                await asyncio.gather(*checks, return_exceptions=True)
+                raise
             await store.flush()
+
+    async def _settle(self, item: WorkItem, limit: asyncio.Semaphore) -> None:
+        """Read the device of an item left in ``sending``: found, unknown, or not sent."""
+        assert item.device_id is not None
+        async with limit:
+            verdict = await reconcile(
+                self._client,
+                ACTIONS[item.action],
+                device_id=item.device_id,
+                sent_at=item.sent_at or 0.0,
+                skew_s=self._opts.reconcile_skew_s,
+            )
+        self._complete(item, Outcome(verdict.state, None, verdict.detail, verdict.secret))
 
     async def _dispatch(self) -> None:
         queue: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=self._opts.concurrency * 2)

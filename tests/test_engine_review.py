@@ -446,3 +446,51 @@ async def test_another_database_is_checked_under_its_lock_cleanly_and_within_the
     after = beside()  # the older database: no table, no -wal/-shm added by the run either
     assert after["bulkops.db"] == before["bulkops.db"]
     assert not {"bulkops.db-wal", "bulkops.db-shm", "run.db-wal", "run.db-shm"} & set(after)
+
+
+async def test_a_resume_checks_the_sends_left_in_flight_several_at_once(
+    tenant: Tenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a resume read the devices of the items a killed run left in flight one at a
+    time: 5 locks against an API answering in 25 s took 4 minutes. The reads now overlap, as
+    many as the run sends at once; each item is still settled from its device, none resent."""
+    import asyncio
+
+    import bulkops.engine as engine_module
+
+    ids = [d["device_id"] for d in macs(tenant)][:6]
+    manifest = write(tmp_path / "l.csv", "device_id,action\n" + "".join(f"{i},lock\n" for i in ids))
+    config = tenant.config(tmp_path, options=RunOptions(concurrency=4))
+    active, most = 0, 0
+    real = engine_module.reconcile
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        try:
+            await asyncio.sleep(0.05)  # a slow API: the reads overlap, or take turns
+            return await real(*args, **kwargs)
+        finally:
+            active -= 1
+
+    store = Store(config.db_path)
+    try:
+        run, _ = start_run(store, manifest, tenant=config.tenant)
+        assert (await drive(store, run, config)).exit_code == 0
+        store._conn.execute(  # as if killed with every lock in flight
+            "UPDATE items SET state = 'sending', secret = NULL WHERE run_id = ?", (run.run_id,)
+        )
+        store._conn.execute(
+            "UPDATE runs SET status = 'interrupted' WHERE run_id = ?", (run.run_id,)
+        )
+        monkeypatch.setattr(engine_module, "reconcile", slow)
+        info = store.run(run.run_id)
+        assert info is not None
+        again = await drive(store, info, own(config, info), resumed=True)
+        states = Counter(r["state"] for r in store.results(run.run_id))
+    finally:
+        store.close()
+    assert again.exit_code == 0 and states == {"succeeded": 6}, states
+    assert most == 4  # four at once: the run's concurrency
+    assert len(tenant.sim.ledger.select(action="lock", method="POST")) == 6  # none resent
