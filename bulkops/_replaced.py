@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bulkops._sqlite import marks
 from bulkops.actions import ACTIONS
 from bulkops.client import KandjiClient
 from bulkops.errors import ConfigError
@@ -119,17 +119,17 @@ def copy_for_plan(source: Store, scratch: Store, run: RunInfo) -> None:
         for runs, states, after in ((mine, _SENT, None), (others, _UNSETTLED, since)):
             if not runs:
                 continue
-            rows = src.execute(f"SELECT * FROM runs WHERE run_id IN ({_marks(runs)})", runs)  # noqa: S608
+            rows = src.execute(f"SELECT * FROM runs WHERE run_id IN ({marks(runs)})", runs)  # noqa: S608
             got = rows.fetchall()
-            dst.executemany(f"INSERT INTO runs VALUES ({_marks(got[0])})", got)  # noqa: S608
+            dst.executemany(f"INSERT INTO runs VALUES ({marks(got[0])})", got)  # noqa: S608
             sent = src.execute(
-                f"SELECT {columns} FROM items WHERE run_id IN ({_marks(runs)})"  # noqa: S608
-                f" AND action IN ({_marks(_UNSAFE)}) AND state IN ({_marks(states)})"
+                f"SELECT {columns} FROM items WHERE run_id IN ({marks(runs)})"  # noqa: S608
+                f" AND action IN ({marks(_UNSAFE)}) AND state IN ({marks(states)})"
                 " AND (? IS NULL OR sent_at >= ?)",  # never a secret
                 (*runs, *_UNSAFE, *states, after, after),
             )
-            marks = _marks(columns.split(","))
-            dst.executemany(f"INSERT INTO items ({columns}) VALUES ({marks})", sent)  # noqa: S608
+            into = f"INSERT INTO items ({columns}) VALUES ({marks(columns.split(','))})"  # noqa: S608
+            dst.executemany(into, sent)
         dst.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", by)
 
 
@@ -169,8 +169,8 @@ def unsettled_sends(
         " FROM items AS new JOIN items AS old"
         " ON old.device_id = new.device_id AND old.action = new.action"
         " JOIN runs ON runs.run_id = old.run_id"
-        f" WHERE new.run_id = ? AND new.state = 'pending' AND new.action IN ({_marks(_UNSAFE)})"
-        f" AND old.run_id != new.run_id AND old.state IN ({_marks(_UNSETTLED)})"
+        f" WHERE new.run_id = ? AND new.state = 'pending' AND new.action IN ({marks(_UNSAFE)})"
+        f" AND old.run_id != new.run_id AND old.state IN ({marks(_UNSETTLED)})"
         " AND old.sent_at >= ? AND runs.tenant = ? GROUP BY new.line ORDER BY new.line"
     )
     since = time.time() - UNSETTLED_LOOKBACK_S if since is None else since
@@ -269,7 +269,7 @@ def _pending_unsafe(store: Store, run: RunInfo) -> list[tuple[int, str, str]]:
     """``(line, device, action)`` of the run's pending rows of actions that must not run twice."""
     return store._conn.execute(
         "SELECT line, device_id, action FROM items WHERE run_id = ? AND state = 'pending'"  # noqa: S608 (placeholders only)
-        f" AND device_id IS NOT NULL AND action IN ({_marks(_UNSAFE)})",
+        f" AND device_id IS NOT NULL AND action IN ({marks(_UNSAFE)})",
         (run.run_id, *_UNSAFE),
     ).fetchall()
 
@@ -290,7 +290,7 @@ def sent_lately(
         sent += store._conn.execute(
             "SELECT device_id, action, items.run_id FROM items JOIN runs"  # noqa: S608 (placeholders only)
             " ON runs.run_id = items.run_id WHERE items.run_id != ? AND runs.tenant = ?"
-            f" AND action IN ({_marks(_UNSAFE)}) AND state = 'succeeded' AND sent_at >= ?",
+            f" AND action IN ({marks(_UNSAFE)}) AND state = 'succeeded' AND sent_at >= ?",
             (run.run_id, run.tenant, *_UNSAFE, since),
         )
     if index is not None:
@@ -322,7 +322,7 @@ def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
     replaced = [r.run_id for r in replaced_runs(store, run)]
     if not replaced:
         return []
-    in_unsafe, in_replaced, in_sent = _marks(_UNSAFE), _marks(replaced), _marks(_SENT)
+    in_unsafe, in_replaced, in_sent = marks(_UNSAFE), marks(replaced), marks(_SENT)
     sql = (
         "SELECT new.line, new.action, old.run_id, old.state FROM items AS new"  # noqa: S608 (placeholders only)
         " JOIN items AS old ON old.device_id = new.device_id AND old.action = new.action"
@@ -346,8 +346,3 @@ def sent_by_replaced(store: Store, run: RunInfo) -> list[tuple[int, str]]:
         if line not in found or state == "succeeded":
             found[line] = why
     return list(found.items())
-
-
-def _marks(values: Sequence[object]) -> str:
-    """``?, ?, ?``: one placeholder per value (the values are bound, never formatted in)."""
-    return ", ".join(["?"] * len(values))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sized
 
-__all__ = ["enable_wal"]
+__all__ = ["enable_wal", "marks"]
 
 
 def enable_wal(con: sqlite3.Connection, *, timeout_s: float = 5.0) -> None:
@@ -23,3 +24,8 @@ def enable_wal(con: sqlite3.Connection, *, timeout_s: float = 5.0) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def marks(values: Sized) -> str:
+    """``?, ?, ?``: one placeholder per value (the values are bound, never formatted in)."""
+    return ", ".join("?" * len(values))

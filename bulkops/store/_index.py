@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from bulkops._sqlite import marks
 from bulkops.errors import CheckpointError, ConfigError
 from bulkops.store._db import connect
 from bulkops.store._lock import RunLock
@@ -192,7 +193,7 @@ def settle_rows(
     state = "succeeded" if landed else "failed"
     conn.execute(
         "UPDATE items SET state = ?, error = ? WHERE device_id = ? AND action = ?"
-        f" AND state IN ({', '.join('?' * len(_UNSETTLED))}) AND sent_at >= ? AND run_id != ?"
+        f" AND state IN ({marks(_UNSETTLED)}) AND sent_at >= ? AND run_id != ?"
         " AND run_id IN (SELECT run_id FROM runs WHERE tenant = ?)",
         (state, note, device_id, action, *_UNSETTLED, since, besides, tenant),
     )
@@ -263,8 +264,8 @@ def _sent_in(
     sql = (
         "SELECT items.run_id, device_id, action, max(sent_at) FROM items"
         " JOIN runs ON runs.run_id = items.run_id"
-        f" WHERE runs.tenant = ? AND action IN ({', '.join('?' * len(actions))})"
-        f" AND state IN ({', '.join('?' * len(states))}) AND sent_at >= ?"
+        f" WHERE runs.tenant = ? AND action IN ({marks(actions)})"
+        f" AND state IN ({marks(states)}) AND sent_at >= ?"
         " AND device_id IS NOT NULL GROUP BY device_id, action"
     )
     try:
@@ -303,9 +304,8 @@ def _read(db: Path, run_id: str) -> RunElsewhere | None:
         row = conn.execute("SELECT status, total FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             return None
-        marks = ", ".join("?" * len(OUTCOMES))
         (done,) = conn.execute(
-            f"SELECT count(*) FROM items WHERE run_id = ? AND state IN ({marks})",
+            f"SELECT count(*) FROM items WHERE run_id = ? AND state IN ({marks(OUTCOMES)})",
             (run_id, *OUTCOMES),
         ).fetchone()
     except sqlite3.Error:

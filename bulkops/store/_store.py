@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from bulkops._sqlite import marks
 from bulkops.actions import Request
 from bulkops.store._checks import check_cross_rows
 from bulkops.store._db import connect, sqlite_errors
@@ -204,13 +205,12 @@ class Store:
         unplanned: bool = False,
     ) -> list[WorkItem]:
         """The next items in these states, in manifest order."""
-        marks = ",".join("?" * len(states))
         only = " AND req_route IS NULL" if unplanned else ""
         with self._sql("read items"):
             rows = self._conn.execute(
                 "SELECT line, device_id, serial_number, action, params, state, attempts, sent_at,"
                 " req_method, req_route, req_device, req_body"
-                f" FROM items WHERE run_id = ? AND line > ? AND state IN ({marks}){only}"
+                f" FROM items WHERE run_id = ? AND line > ? AND state IN ({marks(states)}){only}"
                 " ORDER BY line LIMIT ?",
                 (run_id, after_line, *states, limit),
             ).fetchall()
